@@ -36,13 +36,14 @@ def translation_matrix(dx: float, dy: float) -> np.ndarray:
 
 
 def rotation_matrix(degrees: float, center_x: float, center_y: float) -> np.ndarray:
-    """Rotation by `degrees` (counter-clockwise as seen on screen, y pointing down) about a point."""
+    """Rotation by `degrees` about (center_x, center_y), counter-clockwise as seen on screen."""
     theta = math.radians(degrees)
     cos, sin = math.cos(theta), math.sin(theta)
     # Screen coordinates have y down, so a visually counter-clockwise turn is a
     # mathematically clockwise one in (x, y): [[cos, sin], [-sin, cos]].
     rotate = np.array([[cos, sin, 0.0], [-sin, cos, 0.0], [0.0, 0.0, 1.0]], dtype=np.float64)
-    return translation_matrix(center_x, center_y) @ rotate @ translation_matrix(-center_x, -center_y)
+    to_origin = translation_matrix(-center_x, -center_y)
+    return translation_matrix(center_x, center_y) @ rotate @ to_origin
 
 
 def flip_matrix(width: int) -> np.ndarray:
