@@ -23,6 +23,8 @@ Record fields (``PoseRecord``):
     image_bytes:     optional encoded image (JPEG/PNG) when the record carries the pixels.
     num_crowd:       int, crowd annotations folded into ``ignore_rle``.
     num_unlabelled:  int, people with no labelled keypoints (masked or not, per reader option).
+    head_boxes:      optional (P, 4) float32 head boxes (x1, y1, x2, y2) in image pixels, the
+                     PCKh normaliser of MPII evaluation; None when the source has none.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class PoseRecord:
     image_bytes: bytes | None = None
     num_crowd: int = 0
     num_unlabelled: int = 0
+    head_boxes: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         # Readers give (0, K, 3) for images without usable people, so K is always known.
@@ -61,6 +64,8 @@ class PoseRecord:
         self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(num_people, 4)
         self.areas = np.asarray(self.areas, dtype=np.float32).reshape(num_people)
         self.annotation_ids = np.asarray(self.annotation_ids, dtype=np.int64).reshape(num_people)
+        if self.head_boxes is not None:
+            self.head_boxes = np.asarray(self.head_boxes, dtype=np.float32).reshape(num_people, 4)
         if self.height <= 0 or self.width <= 0:
             raise ValueError(
                 f"image {self.image_id}: non-positive size {self.height}x{self.width}."
