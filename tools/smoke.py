@@ -49,7 +49,7 @@ def main(argv: list[str]) -> None:
         model, input_size = StackedHourglass(), 512
     else:
         model, input_size = StackedHourglass(num_stacks=2, widths=(32, 48, 64, 80, 96),
-                                             feature_width=32, stem_width=32), 128
+                                             stem_widths=(16, 32)), 128
     rng = np.random.default_rng(_SEED.value)
     images = tf.constant(rng.random((_BATCH.value, input_size, input_size, 3)), tf.float32)
     outputs = model(images, training=False)
