@@ -1,0 +1,126 @@
+"""Training and validation data for the trainer, built from `config.dataset` and `config.input`.
+
+`prepare_data` resolves the dataset (generating the synthetic people into the work dir when the
+experiment asks for them and they are missing) into `TrainingData`; `train_dataset` builds one
+host's shard of the training batches for `strategy.distribute_datasets_from_function`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import ml_collections
+import tensorflow as tf
+from absl import logging
+
+from associative_embedding.data import coco, synthetic
+from associative_embedding.data.augment import AugmentConfig
+from associative_embedding.data.keypoint_info import KeypointInfo
+from associative_embedding.data.pipeline import build_dataset
+from associative_embedding.data.record import PoseRecord
+
+
+@dataclasses.dataclass
+class TrainingData:
+    """Resolved data of one experiment.
+
+    Attributes:
+        train_records: training images (only those with usable people).
+        val_records: validation images (all of them, for COCO evaluation).
+        val_annotations: path of the validation COCO-format JSON (the evaluator's ground truth).
+    """
+
+    train_records: list[PoseRecord]
+    val_records: list[PoseRecord]
+    val_annotations: str
+
+
+def _synthetic_paths(config: ml_collections.ConfigDict, workdir: str) -> dict[str, str]:
+    """Generates the synthetic dataset when missing; returns its annotation/image paths."""
+    dataset = config.dataset
+    root = dataset.synthetic_dir or os.path.join(workdir, "synthetic")
+    paths = {}
+    for split, num_images, seed in (
+        ("train", dataset.synthetic_num_train, dataset.synthetic_seed),
+        ("val", dataset.synthetic_num_val, dataset.synthetic_seed + 1),
+    ):
+        annotation = synthetic.annotation_path(root, split)
+        if not annotation.exists():
+            logging.info("generating %d synthetic %s images into %s", num_images, split, root)
+            synthetic.generate_synthetic_dataset(
+                root, split=split, num_images=num_images, seed=seed,
+                image_size=dataset.synthetic_image_size, show_progress=True,
+            )
+        paths[f"{split}_annotations"] = os.fspath(annotation)
+        paths[f"{split}_images"] = os.path.join(root, split)
+    return paths
+
+
+def prepare_data(config: ml_collections.ConfigDict, workdir: str) -> TrainingData:
+    """Reads (and for 'synthetic' first generates) the experiment's train and val records."""
+    dataset = config.dataset
+    if dataset.kind == "synthetic":
+        paths = _synthetic_paths(config, workdir)
+    elif dataset.kind == "coco":
+        paths = {key: dataset[key] for key in
+                 ("train_annotations", "train_images", "val_annotations", "val_images")}
+        missing = [key for key, value in paths.items() if not value]
+        if missing:
+            raise ValueError(
+                "config.dataset needs " + ", ".join(f"--config.dataset.{k}" for k in missing)
+            )
+    else:
+        raise ValueError(
+            f"config.dataset.kind={dataset.kind!r} is not supported by the pose trainer "
+            "(use 'coco' for any COCO-format keypoint file, or 'synthetic')"
+        )
+    train_records, _ = coco.read_coco_keypoints(
+        paths["train_annotations"], paths["train_images"], split_role="train",
+        ignore=dataset.ignore,
+    )
+    val_records, _ = coco.read_coco_keypoints(
+        paths["val_annotations"], paths["val_images"], split_role="eval", ignore=dataset.ignore,
+    )
+    if not train_records:
+        raise ValueError(f"no usable training images in {paths['train_annotations']}")
+    return TrainingData(train_records, val_records, paths["val_annotations"])
+
+
+def augment_config(config: ml_collections.ConfigDict) -> AugmentConfig:
+    """The augmentation settings of `config.input`."""
+    inputs = config.input
+    values = dict(
+        input_size=inputs.input_size,
+        output_stride=inputs.output_stride,
+        max_rotation_degrees=inputs.max_rotation_degrees,
+        scale_range=tuple(inputs.scale_range),
+        max_translation=inputs.max_translation,
+        flip_probability=inputs.flip_probability,
+    )
+    if not inputs.color_jitter:
+        values.update(max_hue_delta=0.0, saturation_range=(1.0, 1.0),
+                      max_brightness_delta=0.0, contrast_range=(1.0, 1.0))
+    return AugmentConfig(**values)
+
+
+def train_dataset(
+    config: ml_collections.ConfigDict,
+    data: TrainingData,
+    keypoint_info: KeypointInfo,
+    input_context: tf.distribute.InputContext | None = None,
+) -> tf.data.Dataset:
+    """One host's training batches (per-replica batch size when `input_context` is given)."""
+    return build_dataset(
+        data.train_records,
+        training=True,
+        batch_size=config.train.global_batch_size,
+        keypoint_info=keypoint_info,
+        augment_config=augment_config(config),
+        sigma=config.input.sigma or None,
+        max_people=config.input.max_people,
+        seed=config.train.seed,
+        deterministic=bool(config.train.deterministic),
+        input_context=input_context,
+        shuffle_buffer_size=config.input.shuffle_buffer_size,
+    )

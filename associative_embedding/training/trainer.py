@@ -1,0 +1,386 @@
+"""Custom training loop for Associative Embedding (TF Model Garden-style named pieces).
+
+    trainer = PoseTrainer(config, workdir, strategy)
+    metrics = trainer.train()
+
+Pieces, each overridable: `build_model`, `build_optimizer`, `build_inputs`, `build_losses`,
+`train_step`, `evaluate`. The loop runs `train_step` under `strategy.run` (default, mirrored or
+multi-worker), scales the loss by the *global* batch size (so gradients summed over replicas equal
+the single-device gradient of the global batch), checkpoints model + optimizer + step + tf.data
+iterator every `train.checkpoint_every` steps and on SIGTERM/SIGINT, stops with a clear message on
+a non-finite loss, logs one line every `train.log_every` steps, writes TensorBoard summaries and
+evaluates periodically, keeping the best checkpoint by AP.
+
+Keras `fit` is deliberately not used: MultiWorkerMirroredStrategy with Keras 3 `fit` is broken
+(keras issue 20585), and exact resume needs the iterator in the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import keras
+import ml_collections
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from associative_embedding import losses
+from associative_embedding.data.keypoint_info import KeypointInfo, get_keypoint_info
+from associative_embedding.modeling import StackedHourglass
+from associative_embedding.training import strategy as strategy_lib
+from associative_embedding.training.checkpointing import CheckpointKeeper, PreemptionGuard
+from associative_embedding.training.schedules import WarmupSchedule
+
+LOSS_PARTS = ("heatmap", "pull", "push")
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised when a training loss becomes NaN or Inf; names the step and the loss part."""
+
+
+class PoseTrainer:
+    """Trains a stacked hourglass with the associative-embedding losses.
+
+    Args:
+        config: an ml_collections config following `training.config.base_config()`.
+        workdir: directory for checkpoints, TensorBoard logs, metrics.json and drawings.
+        strategy: a tf.distribute strategy (default: the current one).
+        data: optional `TrainingData` (records/sources for train and validation); built from
+            `config.dataset` when None.
+    """
+
+    def __init__(
+        self,
+        config: ml_collections.ConfigDict,
+        workdir: str,
+        strategy: tf.distribute.Strategy | None = None,
+        data: Any | None = None,
+    ) -> None:
+        self.config = config
+        self.workdir = os.fspath(workdir)
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.is_chief = strategy_lib.is_chief(self.strategy)
+        self.keypoint_info: KeypointInfo = get_keypoint_info(config.dataset.keypoints)
+        self.global_batch_size = int(config.train.global_batch_size)
+        replicas = self.strategy.num_replicas_in_sync
+        if self.global_batch_size % replicas:
+            raise ValueError(
+                f"global batch size {self.global_batch_size} is not divisible by the "
+                f"{replicas} replicas"
+            )
+        os.makedirs(self.workdir, exist_ok=True)
+        if config.train.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        keras.utils.set_random_seed(int(config.train.seed))
+        if config.train.mixed_precision:
+            keras.mixed_precision.set_global_policy(config.train.mixed_precision)
+        self._data = data
+        with self.strategy.scope():
+            self.model = self.build_model()
+            self.optimizer = self.build_optimizer()
+            # Slots must exist before the distributed step: variables cannot be created inside
+            # a replica context (REFERENCE.md, platform facts).
+            self.optimizer.build(self.model.trainable_variables)
+        self._compiled_step: Callable | None = None
+
+    # ------------------------------------------------------------------ named pieces
+
+    def build_model(self) -> StackedHourglass:
+        model_config = self.config.model
+        return StackedHourglass(
+            num_stacks=model_config.num_stacks,
+            widths=tuple(model_config.widths),
+            stem_widths=tuple(model_config.stem_widths),
+            feature_width=model_config.feature_width or None,
+            num_joints=self.keypoint_info.num_joints,
+            tag_dim=model_config.tag_dim,
+            batch_norm=model_config.batch_norm,
+        )
+
+    def build_optimizer(self) -> keras.optimizers.Optimizer:
+        opt = self.config.optimizer
+        schedule = WarmupSchedule(
+            opt.learning_rate,
+            kind=opt.schedule,
+            final_learning_rate=opt.final_learning_rate,
+            decay_step=opt.decay_step,
+            total_steps=self.config.train.num_steps,
+            warmup_steps=opt.warmup_steps,
+        )
+        optimizer = keras.optimizers.Adam(
+            learning_rate=schedule, global_clipnorm=opt.clipnorm or None
+        )
+        if self.config.train.mixed_precision == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        return optimizer
+
+    def build_inputs(self) -> tf.distribute.DistributedDataset:
+        """The distributed training dataset (per-host sharded, per-replica batches)."""
+        from associative_embedding.training import inputs
+
+        data = self.data
+        return self.strategy.distribute_datasets_from_function(
+            lambda context: inputs.train_dataset(self.config, data, self.keypoint_info, context)
+        )
+
+    def build_losses(
+        self, outputs: tf.Tensor, batch: dict[str, tf.Tensor]
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """Per-example weighted loss (B,) and unweighted parts {name: (B,)}."""
+        loss_config = self.config.loss
+        return losses.per_example_total_loss(
+            outputs,
+            batch,
+            num_joints=self.keypoint_info.num_joints,
+            tag_dim=self.config.model.tag_dim,
+            heatmap_weight=loss_config.heatmap_weight,
+            pull_weight=loss_config.pull_weight,
+            push_weight=loss_config.push_weight,
+            push_type=loss_config.push_type,
+        )
+
+    def train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """One replica's forward/backward/update; returns its share of the logged metrics.
+
+        The loss is divided by the *global* batch size, so the sum over replicas of the returned
+        values is the global-batch mean, and MirroredStrategy's gradient all-reduce (a sum)
+        gives exactly the single-device gradient of the global batch.
+        """
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            outputs = self.model(batch["image"], training=True)
+            per_example, parts = self.build_losses(outputs, batch)
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch_size)
+            scaled_loss = (
+                self.optimizer.scale_loss(loss)
+                if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
+                else loss
+            )
+        gradients = tape.gradient(scaled_loss, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        metrics = {"loss": loss}
+        for name in LOSS_PARTS:
+            metrics[name] = tf.nn.compute_average_loss(
+                parts[name], global_batch_size=self.global_batch_size
+            )
+        return metrics
+
+    def evaluate(self, step: int) -> dict[str, float]:
+        """Validation AP (and the GT-detection diagnostic); writes drawings. Chief only."""
+        from associative_embedding.training import evaluation_hook
+
+        return evaluation_hook.evaluate_model(self, step)
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def data(self) -> Any:
+        if self._data is None:
+            from associative_embedding.training import inputs
+
+            self._data = inputs.prepare_data(self.config, self.workdir)
+        return self._data
+
+    @property
+    def step(self) -> int:
+        return int(self.optimizer.iterations.numpy())
+
+    def _distributed_step(self) -> Callable:
+        if self._compiled_step is not None:
+            return self._compiled_step
+        replica_step = tf.function(self.train_step, jit_compile=bool(self.config.train.jit_compile))
+
+        @tf.function
+        def step_fn(iterator: Iterator) -> dict[str, tf.Tensor]:
+            batch = next(iterator)
+            per_replica = self.strategy.run(replica_step, args=(batch,))
+            return {
+                name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                for name, value in per_replica.items()
+            }
+
+        self._compiled_step = step_fn
+        return step_fn
+
+    def _checkpoint(self, iterator: Any) -> tf.train.Checkpoint:
+        return tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, iterator=iterator)
+
+    def train(self) -> dict[str, float]:
+        """Runs (or resumes) training to `train.num_steps`; returns the final metrics."""
+        config = self.config.train
+        dataset = self.build_inputs()
+        iterator = iter(dataset)
+        keeper = CheckpointKeeper(
+            os.path.join(self.workdir, "checkpoints"),
+            self._checkpoint(iterator),
+            max_to_keep=config.max_to_keep,
+            is_chief=self.is_chief,
+            worker_index=strategy_lib.worker_index(self.strategy),
+        )
+        restored = keeper.restore_latest()
+        if restored:
+            logging.info("resuming from %s at step %d", restored, self.step)
+        summary_writer = self._summary_writer()
+        step_fn = self._distributed_step()
+        meter = _ThroughputMeter(self.step, config.num_steps, self.global_batch_size)
+        metrics: dict[str, float] = self._read_metrics()
+        deadline = (
+            time.monotonic() + 60.0 * config.time_limit_minutes
+            if config.time_limit_minutes > 0
+            else math.inf
+        )
+        eval_every = int(self.config.eval.every_steps)
+        progress = _progress_bar(self.step, config.num_steps)
+
+        with PreemptionGuard() as guard:
+            while self.step < config.num_steps:
+                values = {name: float(value) for name, value in step_fn(iterator).items()}
+                step = self.step
+                self._check_finite(values, step)
+                meter.update(step)
+                if progress is not None:
+                    progress.update(1)
+                    progress.set_postfix(loss=f"{values['loss']:.3g}")
+                if step % config.log_every == 0 or step == config.num_steps:
+                    self._log(step, values, meter, summary_writer)
+                stopping = guard.stop_requested or time.monotonic() > deadline
+                if step % config.checkpoint_every == 0 or step == config.num_steps or stopping:
+                    keeper.save(step)
+                if eval_every and step % eval_every == 0 and step < config.num_steps:
+                    metrics = self._evaluate_and_keep_best(step, summary_writer)
+                if stopping:
+                    reason = "signal" if guard.stop_requested else "time limit"
+                    logging.warning("stopping at step %d (%s); checkpoint saved", step, reason)
+                    break
+        if progress is not None:
+            progress.close()
+        if self.step >= config.num_steps:
+            metrics = self._evaluate_and_keep_best(self.step, summary_writer)
+        if summary_writer is not None:
+            summary_writer.flush()
+        return metrics
+
+    # ------------------------------------------------------------------ helpers
+
+    def _check_finite(self, values: dict[str, float], step: int) -> None:
+        bad = [name for name, value in values.items() if not np.isfinite(value)]
+        if bad:
+            detail = ", ".join(f"{name}={values[name]}" for name in bad)
+            raise NonFiniteLossError(
+                f"non-finite loss at step {step}: {detail}. Lower the learning rate, check "
+                "the inputs of that step, or enable gradient clipping (optimizer.clipnorm)."
+            )
+
+    def _summary_writer(self) -> tf.summary.SummaryWriter | None:
+        if not self.is_chief:
+            return None
+        return tf.summary.create_file_writer(os.path.join(self.workdir, "tensorboard"))
+
+    def _log(
+        self,
+        step: int,
+        values: dict[str, float],
+        meter: _ThroughputMeter,
+        writer: tf.summary.SummaryWriter | None,
+    ) -> None:
+        learning_rate = float(self.optimizer.learning_rate)
+        parts = " ".join(f"{name}={values[name]:.4g}" for name in LOSS_PARTS)
+        logging.info(
+            "step %d/%d loss=%.4g %s lr=%.3g %.1f img/s ETA %s",
+            step, self.config.train.num_steps, values["loss"], parts, learning_rate,
+            meter.images_per_second, meter.eta_text(),
+        )
+        if writer is None:
+            return
+        with writer.as_default(step=step):
+            for name, value in values.items():
+                tf.summary.scalar(f"train/{name}", value)
+            tf.summary.scalar("train/learning_rate", learning_rate)
+            tf.summary.scalar("train/images_per_second", meter.images_per_second)
+
+    def _metrics_path(self) -> str:
+        return os.path.join(self.workdir, "metrics.json")
+
+    def _read_metrics(self) -> dict[str, float]:
+        try:
+            with open(self._metrics_path()) as handle:
+                return json.load(handle)
+        except (OSError, ValueError):
+            return {}
+
+    def _evaluate_and_keep_best(
+        self, step: int, writer: tf.summary.SummaryWriter | None
+    ) -> dict[str, float]:
+        if not self.is_chief:
+            return {}
+        metrics = self.evaluate(step)
+        metrics["step"] = step
+        previous = self._read_metrics()
+        history = previous.get("history", [])
+        history.append({k: v for k, v in metrics.items() if k != "history"})
+        best_ap = max((entry.get("AP", -1.0) for entry in history), default=-1.0)
+        if metrics.get("AP", -1.0) >= best_ap:
+            best = tf.train.Checkpoint(model=self.model)
+            best.write(os.path.join(self.workdir, "best", "model"))
+            with open(os.path.join(self.workdir, "best", "step.json"), "w") as handle:
+                json.dump({"step": step, "AP": metrics.get("AP")}, handle)
+        metrics["history"] = history
+        metrics["best_AP"] = best_ap
+        with open(self._metrics_path(), "w") as handle:
+            json.dump(metrics, handle, indent=2)
+        if writer is not None:
+            with writer.as_default(step=step):
+                for name, value in metrics.items():
+                    if isinstance(value, int | float) and name != "step":
+                        tf.summary.scalar(f"eval/{name}", value)
+        logging.info(
+            "eval at step %d: AP=%.4f AP50=%.4f AP_gt_detections=%s", step,
+            metrics.get("AP", float("nan")), metrics.get("AP50", float("nan")),
+            metrics.get("AP_gt_detections", "n/a"),
+        )
+        return metrics
+
+
+class _ThroughputMeter:
+    """Images per second over a sliding window, and the ETA to the last step."""
+
+    def __init__(self, start_step: int, last_step: int, global_batch_size: int) -> None:
+        self.last_step = last_step
+        self.global_batch_size = global_batch_size
+        self._window: list[tuple[float, int]] = [(time.monotonic(), start_step)]
+
+    def update(self, step: int) -> None:
+        self._window.append((time.monotonic(), step))
+        del self._window[:-50]
+
+    @property
+    def steps_per_second(self) -> float:
+        (t0, s0), (t1, s1) = self._window[0], self._window[-1]
+        return (s1 - s0) / (t1 - t0) if t1 > t0 and s1 > s0 else 0.0
+
+    @property
+    def images_per_second(self) -> float:
+        return self.steps_per_second * self.global_batch_size
+
+    def eta_text(self) -> str:
+        rate = self.steps_per_second
+        if rate <= 0:
+            return "?"
+        seconds = int((self.last_step - self._window[-1][1]) / rate)
+        return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def _progress_bar(start: int, total: int) -> Any:
+    """A tqdm bar when attached to a terminal (log lines otherwise)."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
