@@ -1,0 +1,352 @@
+"""COCO-style keypoint evaluation (AP/AR over OKS) with pycocotools, for any number of joints.
+
+The evaluator follows the detectron2 protocol: ``reset()``, then ``process(...)`` once per batch,
+then ``evaluate()`` which returns a metrics dict and (optionally) writes files:
+
+    <output_dir>/keypoint_results.json   COCO results format, accepted by ``COCO.loadRes``:
+                                         [{"image_id", "category_id", "keypoints": [x, y, v]*K,
+                                           "score"}, ...]
+    <output_dir>/metrics.json            {"AP", "AP50", "AP75", "APM", "APL",
+                                          "AR", "AR50", "AR75", "ARM", "ARL",
+                                          "num_images", "num_detections"}
+
+Conventions:
+    * Predictions are poses (P, K, 3) as (x, y, score) in original-image pixel-centre coordinates
+      (see ``associative_embedding.data.record``), with person scores (P,). COCO keypoint
+      coordinates are continuous positions on the same grid (OKS only uses differences, so the
+      half-pixel offset between "centre" and "corner" conventions cancels between GT and results).
+    * A joint is *present* when its score is > 0 and its coordinates are finite. The third value
+      written per joint is the joint's score (as HigherHRNet and mmpose write it; COCOeval ignores
+      it). People with no present joint are not written (as the official code does).
+    * ``fill_missing_joints=True`` reproduces the official pose-ae-train writer: absent joints are
+      written at the mean of the person's present joints, and every joint gets v = 1. It changes
+      nothing for matched people (OKS ignores joints that are unlabelled in the ground truth) but
+      keeps the detection's box (hence its COCO area range) from stretching to (0, 0).
+    * The set of images evaluated is exactly the set passed to ``process`` (images without any
+      detection count: their ground-truth people become misses).
+    * OKS sigmas come from the dataset's ``KeypointInfo`` (COCO 17, CrowdPose 14, ...) and are set
+      on ``COCOeval.params.kpt_oks_sigmas``. CrowdPose's official crowdposetools reports AP by
+      crowd index; this evaluator reports the COCO-style AP/AR on CrowdPose's annotation file.
+    * pycocotools reports -1 for a metric with no ground truth in its area range; kept as is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from associative_embedding.data.keypoint_info import KeypointInfo, keypoint_info_for_num_joints
+
+METRIC_NAMES = ("AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL")
+RESULTS_FILE_NAME = "keypoint_results.json"
+METRICS_FILE_NAME = "metrics.json"
+
+_logger = logging.getLogger(__name__)
+
+
+def load_coco(annotation_file: str | os.PathLike) -> COCO:
+    """Loads a COCO annotation file quietly (pycocotools prints to stdout).
+
+    Raises:
+        FileNotFoundError: naming the file when it does not exist.
+    """
+    path = os.fspath(annotation_file)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"COCO annotation file not found: {path}")
+    with contextlib.redirect_stdout(io.StringIO()):
+        return COCO(path)
+
+
+def poses_to_coco_results(
+    image_id: int,
+    poses: np.ndarray,
+    scores: np.ndarray,
+    *,
+    category_id: int = 1,
+    fill_missing_joints: bool = False,
+) -> list[dict[str, Any]]:
+    """Converts one image's poses to COCO keypoint results.
+
+    Args:
+        image_id: the COCO image id.
+        poses: (P, K, 3) float, (x, y, score) in image pixels.
+        scores: (P,) float person scores.
+        category_id: the category of the results (the person category of the ground truth).
+        fill_missing_joints: official writer: absent joints at the mean of present joints and
+            v = 1 for every joint (see the module docstring).
+
+    Returns:
+        One dict per person with at least one present joint, in input order.
+
+    Raises:
+        ValueError: when shapes disagree.
+    """
+    poses = np.asarray(poses, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if poses.size == 0:
+        return []
+    if poses.ndim != 3 or poses.shape[-1] != 3:
+        raise ValueError(f"image {image_id}: poses must be (P, K, 3), got {poses.shape}.")
+    if scores.shape[0] != poses.shape[0]:
+        raise ValueError(
+            f"image {image_id}: {poses.shape[0]} poses but {scores.shape[0]} person scores."
+        )
+    present = (poses[..., 2] > 0) & np.all(np.isfinite(poses[..., :2]), axis=-1)
+    results = []
+    for person, person_present, person_score in zip(poses, present, scores, strict=True):
+        if not person_present.any():
+            continue
+        keypoints = person.copy()
+        if fill_missing_joints:
+            keypoints[~person_present, :2] = keypoints[person_present, :2].mean(axis=0)
+            keypoints[:, 2] = 1.0
+        else:
+            # Absent joints: a finite placeholder (COCO JSON has no NaN), score 0.
+            keypoints[~person_present] = 0.0
+        results.append(
+            {
+                "image_id": int(image_id),
+                "category_id": int(category_id),
+                "keypoints": [float(value) for value in keypoints.reshape(-1)],
+                "score": float(person_score),
+            }
+        )
+    return results
+
+
+def _keypoint_category(coco_gt: COCO, category_id: int | None) -> dict[str, Any]:
+    """Returns the ground-truth category that carries keypoints (the person category)."""
+    categories = coco_gt.dataset.get("categories", [])
+    if category_id is not None:
+        matches = [category for category in categories if category["id"] == category_id]
+        if not matches:
+            raise ValueError(f"category_id {category_id} is not in the ground truth.")
+        return matches[0]
+    with_keypoints = [category for category in categories if category.get("keypoints")]
+    if len(with_keypoints) != 1:
+        raise ValueError(
+            "cannot infer the keypoint category: the ground truth has "
+            f"{len(with_keypoints)} categories with a 'keypoints' list; pass category_id."
+        )
+    return with_keypoints[0]
+
+
+def _ensure_areas(coco_gt: COCO) -> COCO:
+    """COCOeval needs 'area' on every annotation; some datasets (CrowdPose) omit it.
+
+    Missing areas are filled with the box area w * h on a copy, leaving the caller's object
+    untouched.
+    """
+    annotations = coco_gt.dataset.get("annotations", [])
+    if all("area" in annotation for annotation in annotations):
+        return coco_gt
+    dataset = copy.deepcopy(coco_gt.dataset)
+    for annotation in dataset["annotations"]:
+        if "area" not in annotation:
+            _, _, box_width, box_height = annotation.get("bbox", (0.0, 0.0, 0.0, 0.0))
+            annotation["area"] = float(box_width) * float(box_height)
+    patched = COCO()
+    patched.dataset = dataset
+    with contextlib.redirect_stdout(io.StringIO()):
+        patched.createIndex()
+    return patched
+
+
+def _empty_results(coco_gt: COCO) -> COCO:
+    """A results object with no detections (``COCO.loadRes`` crashes on an empty list)."""
+    results = COCO()
+    results.dataset["images"] = list(coco_gt.dataset["images"])
+    results.dataset["categories"] = copy.deepcopy(coco_gt.dataset["categories"])
+    results.dataset["annotations"] = []
+    with contextlib.redirect_stdout(io.StringIO()):
+        results.createIndex()
+    return results
+
+
+def _image_id_of(item: Any) -> int:
+    """Image id from an int, a record with ``image_id`` or a dict with 'image_id'."""
+    if isinstance(item, Mapping):
+        return int(item["image_id"])
+    if hasattr(item, "image_id"):
+        return int(item.image_id)
+    return int(item)
+
+
+def _unpack_prediction(prediction: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(poses, scores) from a dict {'poses', 'scores'} or a (poses, scores) pair."""
+    if isinstance(prediction, Mapping):
+        return np.asarray(prediction["poses"]), np.asarray(prediction["scores"])
+    poses, scores = prediction
+    return np.asarray(poses), np.asarray(scores)
+
+
+class CocoKeypointEvaluator:
+    """Collects pose predictions and evaluates them with pycocotools' keypoint COCOeval.
+
+    Example:
+        evaluator = CocoKeypointEvaluator("person_keypoints_val2017.json", output_dir="out")
+        for records, predictions in batches:
+            evaluator.process(records, predictions)   # predictions: [{'poses', 'scores'}]
+        metrics = evaluator.evaluate()                # {'AP': ..., 'AP50': ..., ...}
+    """
+
+    def __init__(
+        self,
+        annotations: str | os.PathLike | COCO,
+        *,
+        keypoint_info: KeypointInfo | None = None,
+        sigmas: Sequence[float] | np.ndarray | None = None,
+        category_id: int | None = None,
+        output_dir: str | os.PathLike | None = None,
+        fill_missing_joints: bool = False,
+    ) -> None:
+        """Creates the evaluator.
+
+        Args:
+            annotations: a COCO keypoint annotation file or a loaded ``COCO`` object.
+            keypoint_info: the dataset's metadata; its OKS sigmas are used. Default: the
+                registered dataset with the ground truth's number of joints.
+            sigmas: (K,) OKS sigmas overriding ``keypoint_info``.
+            category_id: the ground-truth category to evaluate; default: the one category
+                that has a 'keypoints' list.
+            output_dir: where the results JSON and metrics.json are written (None: nothing).
+            fill_missing_joints: the official writer for absent joints (module docstring).
+
+        Raises:
+            ValueError: when the sigmas do not match the ground truth's joint count.
+        """
+        coco_gt = annotations if isinstance(annotations, COCO) else load_coco(annotations)
+        self._coco_gt = _ensure_areas(coco_gt)
+        category = _keypoint_category(self._coco_gt, category_id)
+        self.category_id = int(category["id"])
+        num_joints = len(category.get("keypoints", [])) or None
+        if sigmas is None:
+            if keypoint_info is None:
+                if num_joints is None:
+                    raise ValueError(
+                        "the ground-truth category has no 'keypoints' list: pass keypoint_info "
+                        "or sigmas."
+                    )
+                keypoint_info = keypoint_info_for_num_joints(num_joints)
+            sigmas = keypoint_info.sigmas_array
+        self.sigmas = np.asarray(sigmas, dtype=np.float64).reshape(-1)
+        if num_joints is not None and self.sigmas.shape[0] != num_joints:
+            raise ValueError(
+                f"{self.sigmas.shape[0]} OKS sigmas for a ground truth with {num_joints} joints."
+            )
+        self.num_joints = int(self.sigmas.shape[0])
+        self.output_dir = None if output_dir is None else os.fspath(output_dir)
+        self.fill_missing_joints = fill_missing_joints
+        self.coco_eval: COCOeval | None = None
+        self.summary = ""
+        self.reset()
+
+    @property
+    def coco_gt(self) -> COCO:
+        return self._coco_gt
+
+    def reset(self) -> None:
+        """Forgets every processed image."""
+        self._image_ids: list[int] = []
+        self._seen: set[int] = set()
+        self._results: list[dict[str, Any]] = []
+
+    def process(self, images: Sequence[Any], predictions: Sequence[Any]) -> None:
+        """Adds a batch of predictions.
+
+        Args:
+            images: image ids, or records / dicts carrying ``image_id``; one per prediction.
+            predictions: per image, a dict {'poses': (P, K, 3), 'scores': (P,)} or a
+                (poses, scores) pair, poses as (x, y, score) in image pixels.
+
+        Raises:
+            ValueError: on a length mismatch, an image id absent from the ground truth, an
+                image processed twice, or poses with the wrong number of joints.
+        """
+        if len(images) != len(predictions):
+            raise ValueError(f"{len(images)} images but {len(predictions)} predictions.")
+        for image, prediction in zip(images, predictions, strict=True):
+            image_id = _image_id_of(image)
+            if image_id not in self._coco_gt.imgs:
+                raise ValueError(f"image id {image_id} is not in the ground-truth annotations.")
+            if image_id in self._seen:
+                raise ValueError(f"image id {image_id} was processed twice.")
+            poses, scores = _unpack_prediction(prediction)
+            if poses.size and (poses.ndim != 3 or poses.shape[1] != self.num_joints):
+                raise ValueError(
+                    f"image {image_id}: poses must be (P, {self.num_joints}, 3), "
+                    f"got {poses.shape}."
+                )
+            self._seen.add(image_id)
+            self._image_ids.append(image_id)
+            self._results.extend(
+                poses_to_coco_results(
+                    image_id,
+                    poses,
+                    scores,
+                    category_id=self.category_id,
+                    fill_missing_joints=self.fill_missing_joints,
+                )
+            )
+
+    @property
+    def results(self) -> list[dict[str, Any]]:
+        """The COCO results collected so far (a copy)."""
+        return copy.deepcopy(self._results)
+
+    def evaluate(self) -> dict[str, float]:
+        """Runs COCOeval on the processed images.
+
+        Returns:
+            {'AP', 'AP50', 'AP75', 'APM', 'APL', 'AR', 'AR50', 'AR75', 'ARM', 'ARL'} as floats
+            in [0, 1] (-1 where pycocotools has no ground truth), plus 'num_images' and
+            'num_detections'. Empty dict (with a warning) when no image was processed.
+        """
+        if not self._image_ids:
+            _logger.warning("CocoKeypointEvaluator: no image was processed; nothing to evaluate.")
+            return {}
+        results_path = None
+        if self.output_dir is not None:
+            os.makedirs(self.output_dir, exist_ok=True)
+            results_path = os.path.join(self.output_dir, RESULTS_FILE_NAME)
+            with open(results_path, "w") as handle:
+                json.dump(self._results, handle)
+        if not self._results:
+            coco_dt = _empty_results(self._coco_gt)
+        else:
+            with contextlib.redirect_stdout(io.StringIO()):
+                # Loading the written file checks that the file itself is valid COCO results.
+                coco_dt = self._coco_gt.loadRes(
+                    results_path if results_path is not None else copy.deepcopy(self._results)
+                )
+        coco_eval = COCOeval(self._coco_gt, coco_dt, "keypoints")
+        coco_eval.params.imgIds = sorted(self._image_ids)
+        coco_eval.params.catIds = [self.category_id]
+        coco_eval.params.kpt_oks_sigmas = self.sigmas
+        summary = io.StringIO()
+        with contextlib.redirect_stdout(summary):
+            coco_eval.evaluate()
+            coco_eval.accumulate()
+            coco_eval.summarize()
+        _logger.info("COCO keypoint evaluation:\n%s", summary.getvalue())
+        self.coco_eval = coco_eval
+        self.summary = summary.getvalue()
+        metrics: dict[str, float] = {
+            name: float(value) for name, value in zip(METRIC_NAMES, coco_eval.stats, strict=True)
+        }
+        metrics["num_images"] = len(self._image_ids)
+        metrics["num_detections"] = len(self._results)
+        if self.output_dir is not None:
+            with open(os.path.join(self.output_dir, METRICS_FILE_NAME), "w") as handle:
+                json.dump(metrics, handle, indent=2)
+        return metrics

@@ -1,0 +1,509 @@
+"""Model loading, per-image pose inference and the evaluation loop behind ``tools/evaluate.py``.
+
+Pieces (each usable alone):
+
+``load_predictor(path)``
+    A ``Predictor``: images (B, H, W, 3) float32 RGB in [0, 1] -> the last stack's outputs
+    (B, h, w, K * (1 + D)) as NumPy. Accepts a Keras 3 ``.keras`` file (loaded with
+    ``safe_mode=True``; the package's layers are registered on import) or a TensorFlow
+    SavedModel directory (its ``serving_default`` signature, else the restored object's
+    ``__call__``). Training checkpoints plug in here when they exist.
+
+``PoseEstimator``
+    One image -> poses in original-image pixels: eval preprocessing per scale
+    (``data.augment.eval_preprocess``: long side to ``input_size * scale``, right/bottom padding
+    to the network's multiple), the network on the image and, with ``flip``, its mirror (one
+    batch), flip and multi-scale fusion (``codec.fusion.fuse_outputs``, 'official' or 'paper'
+    tags) onto the largest scale's grid, the paper's oracles (``evaluation.oracle``) on that
+    grid, grouping (``codec.group_poses``) and back-projection (``codec.fusion.poses_to_image``).
+    With both oracles no network (and no image file) is needed.
+
+``read_split`` / ``build_evaluator`` / ``evaluate_records``
+    Read a COCO-format (COCO, CrowdPose, ...) or MPII (.mat release or JSON conversion) split in
+    eval mode (images without people kept), create the matching evaluator (COCO OKS AP or MPII
+    multi-person mAP) and run the loop with a tqdm progress bar.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from tqdm import tqdm
+
+from associative_embedding.codec import fuse_outputs, group_poses, map_from_image, poses_to_image
+from associative_embedding.data import augment, image_io, transforms
+from associative_embedding.data.keypoint_info import (
+    KeypointInfo,
+    get_keypoint_info,
+    keypoint_info_for_num_joints,
+)
+from associative_embedding.data.record import PoseRecord
+from associative_embedding.evaluation import oracle as oracle_lib
+from associative_embedding.evaluation.coco_keypoints import CocoKeypointEvaluator
+from associative_embedding.evaluation.mpii_multi_person import MpiiMultiPersonEvaluator
+
+DEFAULT_INPUT_MULTIPLE = 64
+DEFAULT_OUTPUT_STRIDE = 4
+FORMAT_COCO = "coco_format"
+FORMAT_MPII_MAT = "mpii_mat"
+FORMAT_MPII_JSON = "mpii_json"
+# Reader issues (data/coco.py) that drop an image from the split.
+_SKIPPED_IMAGE_ISSUES = ("image_missing", "image_unreadable", "image_size_mismatch")
+
+
+# ------------------------------------------------------------------------------ predictor
+
+
+class Predictor:
+    """Wraps a network: images (B, H, W, 3) in [0, 1] -> last-stack outputs (B, h, w, C).
+
+    Attributes:
+        input_multiple: the input height and width must be multiples of this.
+        source: where the model came from (for messages).
+    """
+
+    def __init__(
+        self,
+        call: Callable[[tf.Tensor], Any],
+        *,
+        input_multiple: int = DEFAULT_INPUT_MULTIPLE,
+        source: str = "model",
+    ) -> None:
+        self._call = call
+        self.input_multiple = int(input_multiple)
+        self.source = source
+
+    def __call__(self, images: np.ndarray | tf.Tensor) -> np.ndarray:
+        """Runs the network.
+
+        Args:
+            images: (B, H, W, 3) float32 RGB in [0, 1].
+
+        Returns:
+            (B, h, w, C) float32: the last stack of (B, S, h, w, C) outputs (a model without a
+            stack axis is used as is).
+        """
+        outputs = self._call(tf.convert_to_tensor(images, tf.float32))
+        if isinstance(outputs, Mapping):
+            outputs = _single_output(outputs, self.source)
+        outputs = np.asarray(outputs, dtype=np.float32)
+        if outputs.ndim == 5:
+            return outputs[:, -1]
+        if outputs.ndim == 4:
+            return outputs
+        raise ValueError(
+            f"{self.source}: outputs must be (B, S, h, w, C) or (B, h, w, C), got {outputs.shape}."
+        )
+
+
+def _single_output(outputs: Mapping[str, Any], source: str) -> Any:
+    if len(outputs) == 1:
+        return next(iter(outputs.values()))
+    if "outputs" in outputs:
+        return outputs["outputs"]
+    raise ValueError(
+        f"{source}: the model returns several outputs {sorted(outputs)}; expected one "
+        "(or one named 'outputs')."
+    )
+
+
+def load_predictor(path: str | os.PathLike) -> Predictor:
+    """Loads a network for inference.
+
+    Args:
+        path: a Keras ``.keras`` file (loaded with ``safe_mode=True``, ``compile=False``) or a
+            TensorFlow SavedModel directory.
+
+    Returns:
+        A ``Predictor``.
+
+    Raises:
+        FileNotFoundError: naming the path when it does not exist.
+        ValueError: when the path is neither format.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"model not found: {path}")
+    if path.endswith(".keras") and os.path.isfile(path):
+        import keras
+
+        # Importing the modeling package registers its serialisable layers and models.
+        import associative_embedding.modeling.hourglass  # noqa: F401
+
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        multiple = int(getattr(model, "input_multiple", DEFAULT_INPUT_MULTIPLE))
+        call = tf.function(
+            lambda images: model(images, training=False),
+            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
+            reduce_retracing=True,
+        )
+        return Predictor(call, input_multiple=multiple, source=path)
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
+        loaded = tf.saved_model.load(path)
+        multiple = int(getattr(loaded, "input_multiple", DEFAULT_INPUT_MULTIPLE))
+        signature = getattr(loaded, "signatures", {}).get("serving_default")
+        if signature is not None:
+            names = list(signature.structured_input_signature[1])
+            if len(names) != 1:
+                raise ValueError(f"{path}: serving_default takes {names}; expected one input.")
+            input_name = names[0]
+            return Predictor(
+                lambda images: signature(**{input_name: images}),
+                input_multiple=multiple,
+                source=path,
+            )
+        if callable(loaded):
+            return Predictor(loaded, input_multiple=multiple, source=path)
+        raise ValueError(f"{path}: SavedModel has no serving_default signature and no __call__.")
+    raise ValueError(
+        f"{path}: not a model this tool can load; give a '.keras' file or a SavedModel directory."
+    )
+
+
+# ------------------------------------------------------------------------------ estimator
+
+
+@dataclasses.dataclass
+class InferenceConfig:
+    """Test-time settings.
+
+    Attributes:
+        input_size: long side of the scale-1 network input (0 keeps the original resolution).
+        output_stride: input pixels per map pixel; the network's (4) when one is used, free
+            (e.g. 1 for full-resolution oracle maps) with both oracles.
+        scales: input scale factors (official multi-scale: (2, 1, 0.5)).
+        flip: add the horizontally flipped image (flip test).
+        fusion: 'official' (tags of the scale nearest 1) or 'paper' (tags of all scales).
+        oracles: subset of ``oracle.ORACLES``.
+        oracle_sigma: σ of the gt_heatmaps oracle in map pixels (None: the encoder's default).
+        oracle_tag_spacing: tag distance between people of the gt_tags oracle.
+        decoder: keyword arguments of ``codec.group_poses`` (thresholds, refine, ...).
+    """
+
+    input_size: int = 512
+    output_stride: int = DEFAULT_OUTPUT_STRIDE
+    scales: tuple[float, ...] = (1.0,)
+    flip: bool = False
+    fusion: str = "official"
+    oracles: frozenset[str] = frozenset()
+    oracle_sigma: float | None = None
+    oracle_tag_spacing: float = oracle_lib.DEFAULT_TAG_SPACING
+    decoder: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.oracles = oracle_lib.parse_oracles(self.oracles)
+        self.scales = tuple(float(scale) for scale in self.scales)
+        if self.input_size < 0:
+            raise ValueError(f"input_size must be >= 0, got {self.input_size}.")
+        if self.output_stride < 1:
+            raise ValueError(f"output_stride must be >= 1, got {self.output_stride}.")
+        if not self.scales or min(self.scales) <= 0:
+            raise ValueError(f"scales must be positive, got {self.scales}.")
+
+    @property
+    def needs_network(self) -> bool:
+        return not {oracle_lib.GT_HEATMAPS, oracle_lib.GT_TAGS} <= self.oracles
+
+
+class PoseEstimator:
+    """Estimates the poses of one image (see the module docstring for the steps)."""
+
+    def __init__(
+        self,
+        predictor: Predictor | None,
+        keypoint_info: KeypointInfo,
+        config: InferenceConfig,
+    ) -> None:
+        """Creates the estimator.
+
+        Raises:
+            ValueError: when the configuration needs a network and none is given.
+        """
+        if config.needs_network and predictor is None:
+            raise ValueError(
+                "a model is needed unless both oracles (gt_heatmaps, gt_tags) are used."
+            )
+        if not config.needs_network and (config.flip or config.scales != (1.0,)):
+            logging.warning("Both oracles replace the network: flip and scales are ignored.")
+        self.predictor = predictor if config.needs_network else None
+        self.keypoint_info = keypoint_info
+        self.config = config
+        self._decoder_kwargs = {"grouping_order": keypoint_info.grouping_order, **config.decoder}
+
+    def estimate(self, record: PoseRecord) -> dict[str, np.ndarray]:
+        """Returns {'poses': (P, K, 3) (x, y, score) in image pixels, 'scores': (P,)}.
+
+        The record's ground truth is read only by the oracles.
+        """
+        if self.predictor is None:
+            heatmaps, tags, input_from_image = self._oracle_maps(record)
+        else:
+            heatmaps, tags, input_from_image = self._network_maps(record)
+        poses, scores = group_poses(heatmaps, tags, **self._decoder_kwargs)
+        poses = poses_to_image(poses, input_from_image, self.config.output_stride)
+        return {"poses": poses, "scores": scores}
+
+    __call__ = estimate
+
+    def _oracle_maps(self, record: PoseRecord) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Both oracles: the maps of the scale-1 input geometry, no image needed."""
+        stride = self.config.output_stride
+        input_from_image, _, padded_hw = transforms.eval_resize_affine(
+            record.height, record.width, self.config.input_size, DEFAULT_INPUT_MULTIPLE
+        )
+        if padded_hw[0] % stride or padded_hw[1] % stride:
+            raise ValueError(
+                f"output_stride {stride} does not divide the padded input size {padded_hw}."
+            )
+        output_hw = (padded_hw[0] // stride, padded_hw[1] // stride)
+        heatmaps, tags = self._apply_oracles(None, None, record, input_from_image, output_hw)
+        return heatmaps, tags, input_from_image
+
+    def _apply_oracles(self, heatmaps, tags, record, input_from_image, output_hw):
+        if not self.config.oracles:
+            return heatmaps, tags
+        keypoints = transforms.transform_points(record.keypoints, input_from_image)
+        return oracle_lib.apply_oracles(
+            heatmaps,
+            tags,
+            keypoints,
+            oracles=self.config.oracles,
+            output_hw=output_hw,
+            stride=self.config.output_stride,
+            sigma=self.config.oracle_sigma,
+            tag_spacing=self.config.oracle_tag_spacing,
+        )
+
+    def _network_maps(self, record: PoseRecord) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        config = self.config
+        source = record.file_name or f"image {record.image_id}"
+        image = image_io.decode_image(record.read_image_bytes(), source=source)
+        if image.shape[:2] != (record.height, record.width):
+            raise ValueError(
+                f"image {record.image_id}: {source} is {image.shape[0]}x{image.shape[1]}, "
+                f"annotated as {record.height}x{record.width}."
+            )
+        base_size = config.input_size or max(record.height, record.width)
+        num_joints = self.keypoint_info.num_joints
+        heatmaps, tags, flipped_heatmaps, flipped_tags = [], [], [], []
+        input_from_images, maps_from_images = [], []
+        for scale in config.scales:
+            inputs = augment.eval_preprocess(
+                image, max(1, int(round(base_size * scale))), self.predictor.input_multiple
+            )
+            network_input = inputs["image"]
+            batch = [network_input, network_input[:, ::-1]] if config.flip else [network_input]
+            outputs = self.predictor(tf.stack(batch))
+            stride = network_input.shape[0] / outputs.shape[1]
+            if stride != config.output_stride:
+                raise ValueError(
+                    f"{self.predictor.source}: output stride {stride:g} (input "
+                    f"{tuple(network_input.shape[:2])}, output {outputs.shape[1:3]}) differs "
+                    f"from output_stride={config.output_stride}."
+                )
+            heatmap, tag = _split(outputs, num_joints, self.predictor.source)
+            heatmaps.append(heatmap[0])
+            tags.append(tag[0])
+            if config.flip:
+                flipped_heatmaps.append(heatmap[1])
+                flipped_tags.append(tag[1])
+            input_from_image = inputs["input_from_image"].numpy()
+            input_from_images.append(input_from_image)
+            maps_from_images.append(map_from_image(input_from_image, config.output_stride))
+        # The fused maps live on the grid of the largest map (fuse_scales' default reference).
+        reference = int(np.argmax([h.shape[0] * h.shape[1] for h in heatmaps]))
+        fused_heatmaps, fused_tags = fuse_outputs(
+            heatmaps,
+            tags,
+            config.scales,
+            flipped_heatmaps=flipped_heatmaps if config.flip else None,
+            flipped_tags=flipped_tags if config.flip else None,
+            flip_index=self.keypoint_info.flip_index,
+            mode=config.fusion,
+            maps_from_image=maps_from_images,
+            reference_index=reference,
+        )
+        fused_heatmaps, fused_tags = self._apply_oracles(
+            fused_heatmaps,
+            fused_tags,
+            record,
+            input_from_images[reference],
+            fused_heatmaps.shape[:2],
+        )
+        return fused_heatmaps, fused_tags, input_from_images[reference]
+
+
+def _split(outputs: np.ndarray, num_joints: int, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """(B, h, w, K(1+D)) -> heatmaps (B, h, w, K), tags (B, h, w, K, D) (outputs.py layout)."""
+    channels = outputs.shape[-1]
+    if channels % num_joints or channels // num_joints < 2:
+        raise ValueError(
+            f"{source}: {channels} output channels do not fit K = {num_joints} joints "
+            "(expected K * (1 + D))."
+        )
+    tag_dim = channels // num_joints - 1
+    heatmaps = outputs[..., :num_joints]
+    tags = outputs[..., num_joints:].reshape(*outputs.shape[:-1], num_joints, tag_dim)
+    return heatmaps, tags
+
+
+# ------------------------------------------------------------------------------ datasets
+
+
+@dataclasses.dataclass
+class Split:
+    """An evaluation split: records, the dataset's metadata and how to evaluate it."""
+
+    records: list[PoseRecord]
+    keypoint_info: KeypointInfo
+    annotation_format: str
+    annotation_file: str
+    num_images_listed: int
+    num_images_skipped: int
+
+
+def detect_annotation_format(annotation_file: str | os.PathLike) -> str:
+    """'mpii_mat' for a .mat file, 'mpii_json' for a JSON list, 'coco_format' for a JSON object.
+
+    Raises:
+        FileNotFoundError: naming the file when it does not exist.
+        ValueError: naming the file when it is none of these.
+    """
+    path = os.fspath(annotation_file)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"annotation file not found: {path}")
+    if path.endswith(".mat"):
+        return FORMAT_MPII_MAT
+    with open(path, "rb") as handle:
+        head = handle.read(4096).lstrip()
+    if head.startswith(b"["):
+        return FORMAT_MPII_JSON
+    if head.startswith(b"{"):
+        return FORMAT_COCO
+    raise ValueError(f"{path}: not a COCO-format JSON object, an MPII JSON list or a .mat file.")
+
+
+def read_split(
+    annotation_file: str | os.PathLike,
+    image_dir: str | os.PathLike,
+    *,
+    dataset: str = "auto",
+    skip_missing_images: bool = True,
+) -> Split:
+    """Reads an evaluation split with the package's readers in eval mode.
+
+    Args:
+        annotation_file: COCO-format JSON, MPII JSON conversion or the MPII .mat release.
+        image_dir: the images' folder.
+        dataset: 'coco', 'crowdpose', 'mpii' or 'auto' (from the number of joints).
+        skip_missing_images: skip (count and warn about) images whose file is missing
+            instead of raising.
+
+    Returns:
+        A ``Split``.
+
+    Raises:
+        ValueError: when the dataset's joint count disagrees with the annotations.
+    """
+    from associative_embedding.data import coco as coco_reader
+    from associative_embedding.data import mpii as mpii_reader
+
+    annotation_file = os.fspath(annotation_file)
+    annotation_format = detect_annotation_format(annotation_file)
+    common = {"split_role": "eval", "skip_bad_images": skip_missing_images}
+    if annotation_format == FORMAT_COCO:
+        records, report = coco_reader.read_coco_keypoints(annotation_file, image_dir, **common)
+        num_joints = len(report.keypoint_names)
+    elif annotation_format == FORMAT_MPII_JSON:
+        records, report = mpii_reader.read_mpii_json(annotation_file, image_dir, **common)
+        num_joints = 16
+    else:
+        records, report = mpii_reader.read_mpii_mat(annotation_file, image_dir, **common)
+        num_joints = 16
+    if dataset == "auto":
+        keypoint_info = keypoint_info_for_num_joints(num_joints)
+    else:
+        keypoint_info = get_keypoint_info(dataset)
+        if keypoint_info.num_joints != num_joints:
+            raise ValueError(
+                f"{annotation_file}: {num_joints} joints, but dataset {dataset!r} has "
+                f"{keypoint_info.num_joints}."
+            )
+    skipped = sum(report.issues.get(issue, 0) for issue in _SKIPPED_IMAGE_ISSUES)
+    if skipped:
+        logging.warning(
+            "%d of %d images listed in %s were skipped (missing or unreadable files) and are "
+            "not evaluated.", skipped, report.num_images_listed, annotation_file,
+        )
+    return Split(
+        records=records,
+        keypoint_info=keypoint_info,
+        annotation_format=annotation_format,
+        annotation_file=annotation_file,
+        num_images_listed=report.num_images_listed,
+        num_images_skipped=skipped,
+    )
+
+
+def build_evaluator(
+    split: Split, output_dir: str | os.PathLike | None = None
+) -> CocoKeypointEvaluator | MpiiMultiPersonEvaluator:
+    """COCO OKS evaluator for COCO-format splits, MPII multi-person mAP for MPII ones."""
+    if split.annotation_format == FORMAT_COCO:
+        return CocoKeypointEvaluator(
+            split.annotation_file, keypoint_info=split.keypoint_info, output_dir=output_dir
+        )
+    return MpiiMultiPersonEvaluator(keypoint_info=split.keypoint_info, output_dir=output_dir)
+
+
+def evaluate_records(
+    records: Sequence[PoseRecord],
+    estimator: Callable[[PoseRecord], Mapping[str, np.ndarray]],
+    evaluator: CocoKeypointEvaluator | MpiiMultiPersonEvaluator,
+    *,
+    max_images: int | None = None,
+    progress: bool = True,
+) -> dict[str, float]:
+    """Runs ``estimator`` on each record, feeds the evaluator and returns its metrics.
+
+    Args:
+        records: ground-truth records (images in eval mode).
+        estimator: record -> {'poses', 'scores'} (e.g. a ``PoseEstimator``).
+        evaluator: reset here, then filled.
+        max_images: evaluate only the first this many records (None or <= 0: all).
+        progress: show a tqdm bar.
+    """
+    if max_images is not None and max_images > 0:
+        records = records[:max_images]
+    evaluator.reset()
+    for record in tqdm(records, desc="evaluate", unit="img", disable=not progress):
+        evaluator.process([record], [estimator(record)])
+    return evaluator.evaluate()
+
+
+def parse_scales(values: Iterable[str | float] | str) -> tuple[float, ...]:
+    """'2,1,0.5' or ['2', '1', '0.5'] -> (2.0, 1.0, 0.5)."""
+    if isinstance(values, str):
+        values = values.split(",")
+    scales = tuple(float(value) for value in values if str(value).strip())
+    if not scales or any(not math.isfinite(s) or s <= 0 for s in scales):
+        raise ValueError(f"scales must be positive numbers, got {values!r}.")
+    return scales
+
+
+def write_json(path: str | os.PathLike, payload: Mapping[str, Any]) -> None:
+    """Writes a metrics-like dict as JSON (NaN -> null)."""
+    cleaned = {
+        key: (None if isinstance(value, float) and math.isnan(value) else value)
+        for key, value in payload.items()
+    }
+    with open(path, "w") as handle:
+        json.dump(cleaned, handle, indent=2)

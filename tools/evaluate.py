@@ -1,0 +1,130 @@
+"""Evaluates a pose model (or the paper's oracles) on a COCO- or MPII-format split.
+
+Examples:
+    # Ceiling of the representation: ground-truth heatmaps and tags, full resolution, no model.
+    python tools/evaluate.py \
+        --annotations=../shared/data/coco_mini_train2017/person_keypoints_train2017.json \
+        --images=../shared/data/coco_mini_train2017/images \
+        --oracle=gt_heatmaps,gt_tags --input_size=0 --output_stride=1 --output_dir=OUT
+
+    # A trained model, multi-scale with flip, the paper's tag fusion.
+    python tools/evaluate.py --model=model.keras --annotations=... --images=... \
+        --scales=2,1,0.5 --flip --fusion=paper --output_dir=OUT
+
+    # The paper's diagnostic: ground-truth detections, predicted tags.
+    python tools/evaluate.py --model=model.keras --oracle=gt_heatmaps ...
+
+Writes <output_dir>/metrics.json (key 'AP' among others) and, for COCO-format splits,
+<output_dir>/keypoint_results.json (COCO results format). The work is done by
+``associative_embedding.evaluation``; this file only parses flags.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags, logging  # noqa: E402
+
+from associative_embedding.evaluation import predictor as predictor_lib  # noqa: E402
+from associative_embedding.evaluation.oracle import ORACLES, parse_oracles  # noqa: E402
+
+_ANNOTATIONS = flags.DEFINE_string(
+    "annotations", None, "COCO-format keypoint JSON, MPII JSON conversion or MPII .mat release."
+)
+_IMAGES = flags.DEFINE_string("images", None, "Folder of the split's images.")
+_MODEL = flags.DEFINE_string(
+    "model", None, "A '.keras' model file or a SavedModel directory (not needed with both oracles)."
+)
+_DATASET = flags.DEFINE_enum(
+    "dataset", "auto", ["auto", "coco", "crowdpose", "mpii"],
+    "Keypoint metadata (OKS sigmas, flip index, grouping order); auto: from the joint count.",
+)
+_INPUT_SIZE = flags.DEFINE_integer(
+    "input_size", 512, "Long side of the scale-1 input; 0 keeps the original resolution."
+)
+_OUTPUT_STRIDE = flags.DEFINE_integer(
+    "output_stride", 4, "Input pixels per map pixel (the network's 4; free with both oracles)."
+)
+_ORACLE = flags.DEFINE_list(
+    "oracle", [], f"Comma list of oracles substituted before decoding: {', '.join(ORACLES)}."
+)
+_FLIP = flags.DEFINE_bool("flip", False, "Flip test: add the mirrored image.")
+_SCALES = flags.DEFINE_list("scales", ["1"], "Input scale factors, e.g. 2,1,0.5.")
+_FUSION = flags.DEFINE_enum(
+    "fusion", "official", ["official", "paper"],
+    "Multi-scale tags: official (scale nearest 1) or paper (all scales concatenated).",
+)
+_MAX_IMAGES = flags.DEFINE_integer("max_images", 0, "Evaluate only the first N images (0: all).")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where metrics.json and results go.")
+_SKIP_MISSING = flags.DEFINE_bool(
+    "skip_missing_images", True,
+    "Skip (and report) images listed in the annotations whose file is missing.",
+)
+_DETECTION_THRESHOLD = flags.DEFINE_float("detection_threshold", 0.1, "Decoder: min joint score.")
+_TAG_THRESHOLD = flags.DEFINE_float("tag_threshold", 1.0, "Decoder: max tag distance.")
+_MAX_PEOPLE = flags.DEFINE_integer("max_people", 30, "Decoder: people per image.")
+_NMS_KERNEL = flags.DEFINE_integer("nms_kernel", 3, "Decoder: NMS max-pool window.")
+_ADJUST = flags.DEFINE_bool("adjust", True, "Decoder: quarter-pixel adjustment.")
+_REFINE = flags.DEFINE_bool("refine", True, "Decoder: fill missing joints.")
+_PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.")
+
+
+def main(argv: list[str]) -> int:
+    del argv
+    oracles = parse_oracles(_ORACLE.value)
+    config = predictor_lib.InferenceConfig(
+        input_size=_INPUT_SIZE.value,
+        output_stride=_OUTPUT_STRIDE.value,
+        scales=predictor_lib.parse_scales(_SCALES.value),
+        flip=_FLIP.value,
+        fusion=_FUSION.value,
+        oracles=oracles,
+        decoder={
+            "detection_threshold": _DETECTION_THRESHOLD.value,
+            "tag_threshold": _TAG_THRESHOLD.value,
+            "max_people": _MAX_PEOPLE.value,
+            "nms_kernel": _NMS_KERNEL.value,
+            "adjust": _ADJUST.value,
+            "refine": _REFINE.value,
+        },
+    )
+    if config.needs_network and not _MODEL.value:
+        raise app.UsageError("--model is required unless --oracle=gt_heatmaps,gt_tags.")
+    split = predictor_lib.read_split(
+        _ANNOTATIONS.value,
+        _IMAGES.value,
+        dataset=_DATASET.value,
+        skip_missing_images=_SKIP_MISSING.value,
+    )
+    network = predictor_lib.load_predictor(_MODEL.value) if config.needs_network else None
+    estimator = predictor_lib.PoseEstimator(network, split.keypoint_info, config)
+    os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
+    evaluator = predictor_lib.build_evaluator(split, _OUTPUT_DIR.value)
+    metrics = predictor_lib.evaluate_records(
+        split.records,
+        estimator,
+        evaluator,
+        max_images=_MAX_IMAGES.value,
+        progress=_PROGRESS.value,
+    )
+    if not metrics:
+        logging.error("No image was evaluated (is the split empty?).")
+        return 1
+    metrics["num_images_skipped"] = split.num_images_skipped
+    predictor_lib.write_json(os.path.join(_OUTPUT_DIR.value, "metrics.json"), metrics)
+    print(
+        f"{split.keypoint_info.name} {os.path.basename(split.annotation_file)}: "
+        f"AP = {metrics['AP']:.4f} on {metrics['num_images']} images "
+        f"(oracles: {','.join(sorted(oracles)) or 'none'}; input_size {config.input_size}, "
+        f"stride {config.output_stride}, scales {list(config.scales)}, flip {config.flip})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["annotations", "images", "output_dir"])
+    app.run(main)
