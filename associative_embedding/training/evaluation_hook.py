@@ -15,11 +15,11 @@ import tensorflow as tf
 
 from associative_embedding.data import image_io
 from associative_embedding.evaluation import oracle as oracle_lib
-from associative_embedding.evaluation.coco_keypoints import CocoKeypointEvaluator
 from associative_embedding.evaluation.predictor import (
     InferenceConfig,
     PoseEstimator,
     Predictor,
+    build_evaluator,
     evaluate_records,
 )
 from associative_embedding.visualization import draw_poses
@@ -67,9 +67,7 @@ def evaluate_model(trainer: PoseTrainer, step: int) -> dict[str, float]:
         decoder=decoder,
     )
     estimator = PoseEstimator(predictor, trainer.keypoint_info, inference)
-    evaluator = CocoKeypointEvaluator(
-        data.val_annotations, keypoint_info=trainer.keypoint_info, output_dir=output_dir
-    )
+    evaluator = build_evaluator(data.val_split, output_dir)
     # Keep the predictions of the first images for drawing while evaluating.
     drawn: list[tuple] = []
 
@@ -84,9 +82,7 @@ def evaluate_model(trainer: PoseTrainer, step: int) -> dict[str, float]:
         diagnostic = InferenceConfig(
             **{**inference.__dict__, "oracles": frozenset({oracle_lib.GT_HEATMAPS})}
         )
-        diagnostic_evaluator = CocoKeypointEvaluator(
-            data.val_annotations, keypoint_info=trainer.keypoint_info
-        )
+        diagnostic_evaluator = build_evaluator(data.val_split)
         diagnostic_metrics = evaluate_records(
             records,
             PoseEstimator(predictor, trainer.keypoint_info, diagnostic),

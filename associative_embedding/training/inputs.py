@@ -14,11 +14,12 @@ import ml_collections
 import tensorflow as tf
 from absl import logging
 
-from associative_embedding.data import coco, synthetic
+from associative_embedding.data import coco, mpii, synthetic
 from associative_embedding.data.augment import AugmentConfig
 from associative_embedding.data.keypoint_info import KeypointInfo
 from associative_embedding.data.pipeline import build_dataset
 from associative_embedding.data.record import PoseRecord
+from associative_embedding.evaluation import predictor
 
 
 @dataclasses.dataclass
@@ -27,13 +28,16 @@ class TrainingData:
 
     Attributes:
         train_records: training images (only those with usable people).
-        val_records: validation images (all of them, for COCO evaluation).
-        val_annotations: path of the validation COCO-format JSON (the evaluator's ground truth).
+        val_split: the validation split in eval mode (every image kept), with its format, so
+            the matching evaluator (COCO OKS AP or MPII multi-person mAP) can be built.
     """
 
     train_records: list[PoseRecord]
-    val_records: list[PoseRecord]
-    val_annotations: str
+    val_split: predictor.Split
+
+    @property
+    def val_records(self) -> list[PoseRecord]:
+        return self.val_split.records
 
 
 def _synthetic_paths(config: ml_collections.ConfigDict, workdir: str) -> dict[str, str]:
@@ -57,12 +61,27 @@ def _synthetic_paths(config: ml_collections.ConfigDict, workdir: str) -> dict[st
     return paths
 
 
+def read_train_records(
+    annotation_file: str, image_dir: str, ignore: str
+) -> list[PoseRecord]:
+    """Training records of a COCO-format file or an MPII JSON conversion / .mat release."""
+    annotation_format = predictor.detect_annotation_format(annotation_file)
+    common = dict(split_role="train", ignore=ignore)
+    if annotation_format == predictor.FORMAT_COCO:
+        records, _ = coco.read_coco_keypoints(annotation_file, image_dir, **common)
+    elif annotation_format == predictor.FORMAT_MPII_JSON:
+        records, _ = mpii.read_mpii_json(annotation_file, image_dir, **common)
+    else:
+        records, _ = mpii.read_mpii_mat(annotation_file, image_dir, **common)
+    return records
+
+
 def prepare_data(config: ml_collections.ConfigDict, workdir: str) -> TrainingData:
-    """Reads (and for 'synthetic' first generates) the experiment's train and val records."""
+    """Reads (and for 'synthetic' first generates) the experiment's train and val splits."""
     dataset = config.dataset
     if dataset.kind == "synthetic":
         paths = _synthetic_paths(config, workdir)
-    elif dataset.kind == "coco":
+    elif dataset.kind in ("coco", "mpii"):
         paths = {key: dataset[key] for key in
                  ("train_annotations", "train_images", "val_annotations", "val_images")}
         missing = [key for key, value in paths.items() if not value]
@@ -73,18 +92,17 @@ def prepare_data(config: ml_collections.ConfigDict, workdir: str) -> TrainingDat
     else:
         raise ValueError(
             f"config.dataset.kind={dataset.kind!r} is not supported by the pose trainer "
-            "(use 'coco' for any COCO-format keypoint file, or 'synthetic')"
+            "(use 'coco' for any COCO-format keypoint file, 'mpii', or 'synthetic')"
         )
-    train_records, _ = coco.read_coco_keypoints(
-        paths["train_annotations"], paths["train_images"], split_role="train",
-        ignore=dataset.ignore,
-    )
-    val_records, _ = coco.read_coco_keypoints(
-        paths["val_annotations"], paths["val_images"], split_role="eval", ignore=dataset.ignore,
+    train_records = read_train_records(
+        paths["train_annotations"], paths["train_images"], dataset.ignore
     )
     if not train_records:
         raise ValueError(f"no usable training images in {paths['train_annotations']}")
-    return TrainingData(train_records, val_records, paths["val_annotations"])
+    val_split = predictor.read_split(
+        paths["val_annotations"], paths["val_images"], dataset=dataset.keypoints
+    )
+    return TrainingData(train_records, val_split)
 
 
 def augment_config(config: ml_collections.ConfigDict) -> AugmentConfig:
