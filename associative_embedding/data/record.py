@@ -15,7 +15,8 @@ Record fields (``PoseRecord``):
                      the reader, e.g. outside the image), 1 = labelled but occluded, 2 = visible.
     boxes:           (P, 4) float32, person boxes (x, y, w, h) in image pixels.
     areas:           (P,) float32, segmentation area (COCO ``area``), used for scale-aware metrics.
-    annotation_ids:  (P,) int64, the source annotation ids (-1 when the source has none).
+    annotation_ids:  (P,) int64, the source annotation ids (-1 when the source has none; MPII
+                     records give the annorect index (.mat) or the JSON entry index).
     ignore_rle:      a single compressed COCO RLE dict {'size': [H, W], 'counts': str} covering
                      the regions whose heatmap loss is ignored (crowd regions and, by default,
                      people with no labelled keypoints), or None when nothing is ignored.
