@@ -68,7 +68,11 @@ _DETECTION_THRESHOLD = flags.DEFINE_float("detection_threshold", 0.1, "Decoder: 
 _TAG_THRESHOLD = flags.DEFINE_float("tag_threshold", 1.0, "Decoder: max tag distance.")
 _MAX_PEOPLE = flags.DEFINE_integer("max_people", 30, "Decoder: people per image.")
 _NMS_KERNEL = flags.DEFINE_integer("nms_kernel", 3, "Decoder: NMS max-pool window.")
-_ADJUST = flags.DEFINE_bool("adjust", True, "Decoder: quarter-pixel adjustment.")
+_ADJUST = flags.DEFINE_enum(
+    "adjust", "official", ["official", "symmetric", "none"],
+    "Decoder quarter-pixel adjustment: official (-0.25 px on equal neighbours), symmetric "
+    "(no move on equal neighbours) or none.",
+)
 _REFINE = flags.DEFINE_bool("refine", True, "Decoder: fill missing joints.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.")
 
@@ -88,7 +92,7 @@ def main(argv: list[str]) -> int:
             "tag_threshold": _TAG_THRESHOLD.value,
             "max_people": _MAX_PEOPLE.value,
             "nms_kernel": _NMS_KERNEL.value,
-            "adjust": _ADJUST.value,
+            "adjust": False if _ADJUST.value == "none" else _ADJUST.value,
             "refine": _REFINE.value,
         },
     )

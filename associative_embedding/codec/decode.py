@@ -70,6 +70,7 @@ from associative_embedding.data import keypoint_info
 
 TAG_DISTANCES = ("rms", "l2")
 REFINE_SCORES = ("official", "heatmap")
+ADJUST_MODES = (True, False, "official", "symmetric")
 
 # The installed OpenCV (5.0) accepts at most 128 channels per image (measured), so wider
 # maps are processed in chunks.
@@ -94,7 +95,7 @@ def group_poses(
     max_people: int = 30,
     nms_kernel: int = 3,
     top_k: int = 30,
-    adjust: bool = True,
+    adjust: bool | str = True,
     refine: bool = True,
     refine_score: str = "official",
     grouping_order: Sequence[int] | None = None,
@@ -111,7 +112,11 @@ def group_poses(
         max_people: at most this many people are returned.
         nms_kernel: odd side of the square max-pool window of the non-maximum suppression.
         top_k: candidates kept per joint type (the official code uses 30).
-        adjust: quarter-pixel refinement towards the larger neighbour.
+        adjust: quarter-pixel refinement towards the larger neighbour. True or "official":
+            the official rule, which moves -0.25 px when the two neighbours are equal;
+            "symmetric": no move on an axis whose neighbours are equal (a symmetric peak stays
+            centred: +6 AP on the stride-4 ground-truth ceiling of coco_mini, 0.80 -> 0.86);
+            False: no adjust.
         refine: fill each person's missing joints from the full maps.
         refine_score: score of a joint filled by refine: "official" (1.0) or "heatmap" (the
             heatmap value at the chosen pixel).
@@ -132,7 +137,8 @@ def group_poses(
     heatmaps, tags = _validate_maps(heatmaps, tags)
     height, width, num_joints = heatmaps.shape
     order = _validate_options(
-        num_joints, grouping_order, nms_kernel, top_k, max_people, tag_distance, refine_score
+        num_joints, grouping_order, nms_kernel, top_k, max_people, tag_distance, refine_score,
+        adjust,
     )
 
     pixels, joint_ids, cand_scores = _find_candidates(
@@ -197,6 +203,7 @@ def _validate_options(
     max_people: int,
     tag_distance: str,
     refine_score: str,
+    adjust: bool | str,
 ) -> np.ndarray:
     if grouping_order is None:
         grouping_order = default_grouping_order(num_joints)
@@ -215,6 +222,8 @@ def _validate_options(
         raise ValueError(f"tag_distance must be one of {TAG_DISTANCES}, got {tag_distance!r}.")
     if refine_score not in REFINE_SCORES:
         raise ValueError(f"refine_score must be one of {REFINE_SCORES}, got {refine_score!r}.")
+    if adjust not in ADJUST_MODES:
+        raise ValueError(f"adjust must be one of {ADJUST_MODES}, got {adjust!r}.")
     return order
 
 
@@ -356,13 +365,14 @@ def _group(
 
 
 def _to_corner_coordinates(
-    heatmaps: np.ndarray, ys: np.ndarray, xs: np.ndarray, joints: np.ndarray, adjust: bool
+    heatmaps: np.ndarray, ys: np.ndarray, xs: np.ndarray, joints: np.ndarray, adjust: bool | str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Integer peaks -> heatmap corner coordinates (+0.5), with the quarter-pixel adjust.
 
     A coordinate moves +0.25 if the next pixel on that axis is strictly larger than the
-    previous one and -0.25 otherwise (ties included), as in the official parser; neighbours
-    are clamped to the map (rows to H - 1, columns to W - 1).
+    previous one and -0.25 otherwise (ties included), as in the official parser
+    (adjust=True/"official"); with adjust="symmetric" it does not move on ties. Neighbours are
+    clamped to the map (rows to H - 1, columns to W - 1).
     """
     x = xs.astype(np.float32) + np.float32(0.5)
     y = ys.astype(np.float32) + np.float32(0.5)
@@ -372,8 +382,12 @@ def _to_corner_coordinates(
         left = heatmaps[ys, np.maximum(xs - 1, 0), joints]
         below = heatmaps[np.minimum(ys + 1, height - 1), xs, joints]
         above = heatmaps[np.maximum(ys - 1, 0), xs, joints]
-        x += np.where(right > left, np.float32(0.25), np.float32(-0.25))
-        y += np.where(below > above, np.float32(0.25), np.float32(-0.25))
+        if adjust == "symmetric":
+            x += np.float32(0.25) * np.sign(right - left).astype(np.float32)
+            y += np.float32(0.25) * np.sign(below - above).astype(np.float32)
+        else:
+            x += np.where(right > left, np.float32(0.25), np.float32(-0.25))
+            y += np.where(below > above, np.float32(0.25), np.float32(-0.25))
     return x, y
 
 
@@ -383,7 +397,7 @@ def _refine(
     poses: np.ndarray,
     present: np.ndarray,
     person_means: np.ndarray,
-    adjust: bool,
+    adjust: bool | str,
     refine_score: str,
 ) -> None:
     """Fills missing joints of every person in place (see the module docstring).

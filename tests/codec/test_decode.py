@@ -554,3 +554,25 @@ def test_more_joint_types_than_one_opencv_call_takes():
     heatmaps, tags = render_maps(joints, np.array([[0.0], [2.0]]), 24, 24)
     poses, _ = group_poses(heatmaps, tags)
     assert_decodes_exactly(poses, joints)
+
+
+def test_symmetric_adjust_keeps_a_symmetric_peak_centred():
+    """Official adjust moves -0.25 px on equal neighbours; 'symmetric' stays at the centre."""
+    heatmaps = np.zeros((9, 9, 1), np.float32)
+    heatmaps[4, 4, 0] = 1.0
+    heatmaps[3, 4, 0] = heatmaps[5, 4, 0] = 0.5  # equal neighbours on the y axis
+    heatmaps[4, 3, 0] = 0.4
+    heatmaps[4, 5, 0] = 0.6  # larger right neighbour on the x axis
+    tags = np.zeros((9, 9, 1, 1), np.float32)
+    official, _ = group_poses(heatmaps, tags, grouping_order=[0], refine=False)
+    symmetric, _ = group_poses(
+        heatmaps, tags, grouping_order=[0], refine=False, adjust="symmetric"
+    )
+    np.testing.assert_allclose(official[0, 0, :2], [4.75, 4.25])
+    np.testing.assert_allclose(symmetric[0, 0, :2], [4.75, 4.5])
+
+
+def test_unknown_adjust_mode_is_rejected():
+    with pytest.raises(ValueError, match="adjust"):
+        group_poses(np.zeros((4, 4, 1), np.float32), np.zeros((4, 4, 1), np.float32),
+                    grouping_order=[0], adjust="sideways")
