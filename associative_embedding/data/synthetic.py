@@ -18,10 +18,10 @@ Scene model (all randomness comes from one ``numpy.random.Generator`` per image,
   sitting-ish, leaning, or unconstrained within joint limits) sets shoulder/hip swing and
   abduction, elbow/knee flexion, torso lean/twist and head turn; the body yaw is frontal-ish
   half of the time and uniform otherwise (profile and back views occur). The standing height
-  is log-uniform in [15 %, 80 %] of the image height (upper limit shrinking with the number of
-  people). Limbs are anti-aliased capsules, the torso a convex polygon with chest depth, the
-  head a filled ellipse with hair, a face patch, eyes, nose and ears; body parts are painted
-  far-to-near so profile views occlude correctly.
+  is uniform in [15 %, 80 %] of the image height (options: log-uniform, and an upper limit
+  shrinking with the number of people). Limbs are anti-aliased capsules, the torso a convex
+  polygon with chest depth, the head a filled ellipse with hair, a face patch, eyes, nose and
+  ears; body parts are painted far-to-near so profile views occlude correctly.
 * **Left / right**: the person's left limbs use a warm hue family (red-yellow), the right limbs
   a cool one (cyan-blue), each jittered per person and per segment; torso, skin and hair
   colours are random. (A horizontal flip with joint swap reverses this colour cue; the facing
@@ -138,7 +138,7 @@ class SyntheticConfig:
         people_count_weights: relative probability of 0, 1, 2, ... people per image.
         min_height_fraction: smallest standing person height, fraction of the image height.
         max_height_fraction: largest standing person height with one or two people; with n > 2
-            people it shrinks as ``max / sqrt(n / 2)`` so crowded images stay mostly in view.
+            people it shrinks as ``max / (n / 2) ** crowd_shrink``.
         group_probability: probability that a person (after the first) is placed next to an
             already placed one at a similar scale, so their boxes overlap.
         min_visible_fraction: a placement is rejected if it leaves an earlier person with less
@@ -150,6 +150,12 @@ class SyntheticConfig:
         noise_amplitude: maximum of the uniform per-pixel sensor noise (grey levels).
         blur_probability: probability of a 3x3 Gaussian blur of the finished image.
         jpeg_quality: JPEG quality of the written images.
+        height_distribution: 'uniform' (default) or 'log_uniform' sampling of person heights
+            between the two fractions. Log-uniform with the square-root crowd shrink made 61 %
+            of the validation people smaller than COCO's 32² "small" area, which caps even a
+            perfect decoder's OKS AP at 0.12 at 128-pixel input; uniform heights keep the
+            15-80 % range with a COCO-like share of small people (30 %).
+        crowd_shrink: exponent of the crowd shrink of ``max_height_fraction`` (0 = none).
     """
 
     people_count_weights: tuple[float, ...] = (0.02, 0.13, 0.22, 0.22, 0.16, 0.11, 0.07, 0.04, 0.03)
@@ -163,6 +169,8 @@ class SyntheticConfig:
     noise_amplitude: int = 6
     blur_probability: float = 0.3
     jpeg_quality: int = 95
+    height_distribution: str = "uniform"
+    crowd_shrink: float = 0.0
 
     def __post_init__(self) -> None:
         weights = np.asarray(self.people_count_weights, dtype=np.float64)
@@ -189,6 +197,13 @@ class SyntheticConfig:
         low, high = self.clutter_count_range
         if not 0 <= low <= high:
             raise ValueError(f"clutter_count_range must be 0 <= low <= high, got {low, high}.")
+        if self.height_distribution not in ("uniform", "log_uniform"):
+            raise ValueError(
+                f"height_distribution must be 'uniform' or 'log_uniform', got "
+                f"{self.height_distribution!r}."
+            )
+        if self.crowd_shrink < 0:
+            raise ValueError(f"crowd_shrink must be >= 0, got {self.crowd_shrink}.")
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError(f"jpeg_quality must lie in [1, 100], got {self.jpeg_quality}.")
 
@@ -1102,14 +1117,15 @@ def render_scene(
 
     weights = np.asarray(config.people_count_weights, dtype=np.float64)
     count = int(rng.choice(len(weights), p=weights / weights.sum()))
-    max_fraction = config.max_height_fraction / math.sqrt(max(1.0, count / 2.0))
+    max_fraction = config.max_height_fraction / max(1.0, count / 2.0) ** config.crowd_shrink
     max_fraction = max(max_fraction, config.min_height_fraction)
-    heights = (
-        np.exp(
+    if config.height_distribution == "log_uniform":
+        heights = np.exp(
             rng.uniform(math.log(config.min_height_fraction), math.log(max_fraction), size=count)
         )
-        * size
-    )
+    else:
+        heights = rng.uniform(config.min_height_fraction, max_fraction, size=count)
+    heights = heights * size
     # Smaller (farther) people tend to be drawn first, with some randomness.
     heights = heights[np.argsort(heights * rng.uniform(0.85, 1.15, size=count))]
 
