@@ -3,8 +3,9 @@
 `CheckpointKeeper` wraps tf.train.CheckpointManager over a tf.train.Checkpoint holding the model,
 optimizer, global step and the tf.data iterator, so a restart continues with the very next batch.
 Only the chief writes into the work dir; in a multi-worker cluster the other workers still take
-part in the (collective) save, but into a throw-away directory of their own, as TensorFlow's
-multi-worker guide prescribes.
+part in the (collective) save, but into a throw-away directory of their own that is deleted right
+after, as TensorFlow's multi-worker guide prescribes. Every worker restores from the chief's
+directory, so the work dir must be readable by all workers (a shared file system).
 
 `PreemptionGuard` turns SIGTERM/SIGINT into a flag that the training loop polls once per step:
 the loop saves a checkpoint and exits cleanly instead of dying mid-step.
@@ -13,7 +14,7 @@ the loop saves a checkpoint and exits cleanly instead of dying mid-step.
 from __future__ import annotations
 
 import contextlib
-import os
+import shutil
 import signal
 import tempfile
 import types
@@ -21,10 +22,12 @@ import types
 import tensorflow as tf
 from absl import logging
 
-# Errors a damaged checkpoint can raise while being read: a truncated data file
-# (DataLossError/OutOfRangeError), a missing shard (NotFoundError), a garbled index
-# (InvalidArgumentError, generic OpError) or a mismatch detected by the Python side (ValueError).
-_RESTORE_ERRORS = (tf.errors.OpError, ValueError, AssertionError)
+# Errors a damaged checkpoint can raise while being read: a truncated or empty data file
+# (IndexError "Read less bytes than requested" from the checkpoint reader, or
+# DataLossError/OutOfRangeError), a missing shard (NotFoundError), a garbled index
+# (InvalidArgumentError, generic OpError), an unreadable file (OSError) or a mismatch detected by
+# the Python side (ValueError, AssertionError).
+_RESTORE_ERRORS = (tf.errors.OpError, ValueError, AssertionError, IndexError, OSError)
 
 
 class CheckpointKeeper:
@@ -35,7 +38,7 @@ class CheckpointKeeper:
         checkpoint: the tf.train.Checkpoint to save/restore.
         max_to_keep: how many recent checkpoints to keep (>= 2 so that a corrupt latest one
             can fall back to the previous one).
-        is_chief: whether this worker owns `directory`.
+        is_chief: whether this worker owns `directory` (others only read it).
         worker_index: used to name the throw-away directory of a non-chief worker.
     """
 
@@ -51,18 +54,24 @@ class CheckpointKeeper:
         if max_to_keep < 2:
             raise ValueError("max_to_keep must be >= 2 to allow falling back from a corrupt save")
         self.is_chief = is_chief
-        if not is_chief:
-            directory = os.path.join(tempfile.gettempdir(), f"ae_worker{worker_index}_ckpt")
         self.directory = directory
         self.checkpoint = checkpoint
+        # Constructing a manager only reads `directory`: non-chief workers use it to restore.
         self.manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=max_to_keep)
+        self.worker_index = worker_index
 
     def save(self, step: int) -> str:
-        """Writes a checkpoint numbered `step`; returns its path."""
-        path = self.manager.save(checkpoint_number=int(step))
+        """Writes a checkpoint numbered `step`; returns its path (deleted on non-chief workers)."""
         if self.is_chief:
+            path = self.manager.save(checkpoint_number=int(step))
             logging.info("saved checkpoint %s", path)
-        return path
+            return path
+        scratch = tempfile.mkdtemp(prefix=f"ae_worker{self.worker_index}_ckpt_")
+        try:
+            manager = tf.train.CheckpointManager(self.checkpoint, scratch, max_to_keep=1)
+            return manager.save(checkpoint_number=int(step))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def restore_latest(self) -> str | None:
         """Restores the newest checkpoint that reads cleanly.

@@ -1,5 +1,11 @@
 """Periodic validation inside training: COCO AP, the paper's GT-detection diagnostic, drawings.
 
+TensorBoard images per evaluation (first `eval.num_drawn_images` validation images):
+'eval/predictions' (decoded skeletons), 'eval/heatmaps' (max over joints, colour-mapped over the
+network input) and 'eval/tags' (the tag of the most confident joint per pixel, normalised over
+the detected pixels, colour-mapped and dimmed where no joint is detected, so that each
+well-grouped person shows in one colour).
+
 The diagnostic (paper Sec. 4.1) substitutes ground-truth heatmaps for the network's detections
 but keeps its predicted tags, so `AP_gt_detections` measures how well the tags group people;
 a large gap between it and `AP` says detection is the bottleneck, a small one grouping.
@@ -13,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import tensorflow as tf
 
-from associative_embedding.data import image_io
+from associative_embedding.data import augment, image_io
 from associative_embedding.evaluation import oracle as oracle_lib
 from associative_embedding.evaluation.predictor import (
     InferenceConfig,
@@ -22,6 +28,7 @@ from associative_embedding.evaluation.predictor import (
     build_evaluator,
     evaluate_records,
 )
+from associative_embedding.modeling.outputs import split_outputs
 from associative_embedding.visualization import draw_poses
 
 if TYPE_CHECKING:
@@ -42,7 +49,7 @@ def evaluate_model(trainer: PoseTrainer, step: int) -> dict[str, float]:
     """Evaluates the trainer's model on its validation records; returns the metrics.
 
     Writes WORKDIR/eval/step_<N>/ (results JSON, metrics.json, drawn predictions) and
-    TensorBoard images of the drawn predictions.
+    TensorBoard images of the drawn predictions, heatmaps and tags (module docstring).
     """
     eval_config = trainer.config.eval
     data = trainer.data
@@ -70,11 +77,13 @@ def evaluate_model(trainer: PoseTrainer, step: int) -> dict[str, float]:
     evaluator = build_evaluator(data.val_split, output_dir)
     # Keep the predictions of the first images for drawing while evaluating.
     drawn: list[tuple] = []
+    drawn_maps: list[tuple[np.ndarray, np.ndarray]] = []
 
     def estimate_and_keep(record):
         prediction = estimator(record)
         if len(drawn) < eval_config.num_drawn_images:
             drawn.append((record, prediction))
+            drawn_maps.append(_record_map_pictures(trainer, predictor, record))
         return prediction
 
     metrics = dict(evaluate_records(records, estimate_and_keep, evaluator, progress=False))
@@ -90,11 +99,91 @@ def evaluate_model(trainer: PoseTrainer, step: int) -> dict[str, float]:
             progress=False,
         )
         metrics["AP_gt_detections"] = diagnostic_metrics["AP"]
-    _write_drawings(trainer, drawn, output_dir, step)
+    _write_drawings(trainer, drawn, drawn_maps, output_dir, step)
     return metrics
 
 
-def _write_drawings(trainer: PoseTrainer, drawn: list[tuple], output_dir: str, step: int) -> None:
+def map_pictures(
+    image: np.ndarray,
+    heatmaps: np.ndarray,
+    tags: np.ndarray,
+    *,
+    detection_threshold: float = 0.1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Colour pictures of a network's heatmaps and tags over its input image.
+
+    Args:
+        image: (H, W, 3) float32 RGB in [0, 1], the network input (H = stride * h).
+        heatmaps: (h, w, K) detection heatmaps of that input.
+        tags: (h, w, K, D) tags; the first tag dimension is shown.
+        detection_threshold: pixels whose strongest heatmap is below this count as background
+            for the tag picture (dimmed, and left out of the tag normalisation).
+
+    Returns:
+        heatmap_picture: (H, W, 3) uint8 RGB, max over joints (clipped to [0, 1], 'jet')
+            blended with the image.
+        tag_picture: (H, W, 3) uint8 RGB, the tag of the most confident joint per pixel,
+            normalised to [0, 1] by its range over detected pixels ('hsv' hues), brightness
+            = heatmap strength.
+    """
+    import cv2
+
+    height, width = image.shape[:2]
+    strength = np.clip(heatmaps.max(axis=-1), 0.0, 1.0)
+    best_joint = heatmaps.argmax(axis=-1)
+    best_tag = np.take_along_axis(tags[..., 0], best_joint[..., None], axis=-1)[..., 0]
+    detected = strength >= detection_threshold
+    reference = best_tag[detected] if np.any(detected) else best_tag.reshape(-1)
+    low, high = np.percentile(reference, [1, 99]) if reference.size else (0.0, 0.0)
+    normalised = np.clip((best_tag - low) / max(high - low, 1e-6), 0.0, 1.0)
+
+    def colour(values: np.ndarray, colormap: int) -> np.ndarray:
+        bgr = cv2.applyColorMap(np.round(values * 255).astype(np.uint8), colormap)
+        # Nearest upsampling keeps one block per map pixel (stride x stride input pixels).
+        return cv2.resize(bgr[..., ::-1], (width, height), interpolation=cv2.INTER_NEAREST)
+
+    photo = np.clip(image, 0.0, 1.0) * 255.0
+    heatmap_picture = 0.4 * photo + 0.6 * colour(strength, cv2.COLORMAP_JET)
+    # Hues cover 0.8 of the circle so that the lowest and the highest tag look different.
+    tag_colours = colour(0.8 * normalised, cv2.COLORMAP_HSV).astype(np.float32)
+    brightness = cv2.resize(strength, (width, height), interpolation=cv2.INTER_NEAREST)
+    tag_picture = 0.25 * photo + 0.75 * tag_colours * brightness[..., None]
+    return (
+        np.clip(np.round(heatmap_picture), 0, 255).astype(np.uint8),
+        np.clip(np.round(tag_picture), 0, 255).astype(np.uint8),
+    )
+
+
+def _record_map_pictures(
+    trainer: PoseTrainer, predictor: Predictor, record
+) -> tuple[np.ndarray, np.ndarray]:
+    """Heatmap and tag pictures of one validation image at the scale-1 eval input."""
+    image = image_io.decode_image(record.read_image_bytes(), source=record.file_name)
+    inputs = augment.eval_preprocess(
+        image, trainer.config.eval.input_size, predictor.input_multiple
+    )
+    outputs = predictor(inputs["image"][None])  # (1, h, w, K(1+D)), last stack
+    heatmaps, tags = split_outputs(
+        outputs, trainer.keypoint_info.num_joints, trainer.config.model.tag_dim
+    )
+    stride = trainer.model.output_stride
+    resized_h, resized_w = (int(v) for v in inputs["resized_size"].numpy())
+    map_h, map_w = -(-resized_h // stride), -(-resized_w // stride)  # maps covering the image
+    return map_pictures(
+        inputs["image"].numpy()[: map_h * stride, : map_w * stride],
+        heatmaps.numpy()[0, :map_h, :map_w],
+        tags.numpy()[0, :map_h, :map_w],
+        detection_threshold=trainer.config.eval.detection_threshold,
+    )
+
+
+def _write_drawings(
+    trainer: PoseTrainer,
+    drawn: list[tuple],
+    maps: list[tuple[np.ndarray, np.ndarray]],
+    output_dir: str,
+    step: int,
+) -> None:
     import cv2
 
     drawing_dir = os.path.join(output_dir, "drawings")
@@ -108,10 +197,20 @@ def _write_drawings(trainer: PoseTrainer, drawn: list[tuple], output_dir: str, s
     if not pictures or not trainer.is_chief:
         return
     writer = tf.summary.create_file_writer(os.path.join(trainer.workdir, "tensorboard"))
+    with writer.as_default(step=step):
+        tf.summary.image("eval/predictions", _pad_to_square(pictures), max_outputs=len(pictures))
+        if maps:
+            heatmap_pictures, tag_pictures = zip(*maps, strict=True)
+            tf.summary.image("eval/heatmaps", _pad_to_square(heatmap_pictures),
+                             max_outputs=len(maps))
+            tf.summary.image("eval/tags", _pad_to_square(tag_pictures), max_outputs=len(maps))
+    writer.flush()
+
+
+def _pad_to_square(pictures) -> np.ndarray:
+    """Stacks (H_i, W_i, 3) uint8 pictures into (N, S, S, 3), padded right/bottom with black."""
     size = max(max(p.shape[:2]) for p in pictures)
     padded = np.zeros((len(pictures), size, size, 3), np.uint8)
     for index, picture in enumerate(pictures):
         padded[index, : picture.shape[0], : picture.shape[1]] = picture
-    with writer.as_default(step=step):
-        tf.summary.image("eval/predictions", padded, max_outputs=len(pictures))
-    writer.flush()
+    return padded

@@ -2,13 +2,17 @@
 
 `prepare_data` resolves the dataset (generating the synthetic people into the work dir when the
 experiment asks for them and they are missing) into `TrainingData`; `train_dataset` builds one
-host's shard of the training batches for `strategy.distribute_datasets_from_function`.
+host's shard of the per-replica training batches for a tf.distribute.InputContext (the trainer
+stacks them over the local replicas, see `PoseTrainer.build_inputs`).
 """
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import os
+import shutil
+import tempfile
 
 import ml_collections
 import tensorflow as tf
@@ -40,10 +44,16 @@ class TrainingData:
         return self.val_split.records
 
 
-def _synthetic_paths(config: ml_collections.ConfigDict, workdir: str) -> dict[str, str]:
-    """Generates the synthetic dataset when missing; returns its annotation/image paths."""
+def _synthetic_paths(
+    config: ml_collections.ConfigDict, workdir: str, private_dir: str | None = None
+) -> dict[str, str]:
+    """Generates the synthetic dataset when missing; returns its annotation/image paths.
+
+    `private_dir` replaces WORKDIR/synthetic (a non-chief worker must not write into the work
+    dir; the generation is seeded, so every worker makes the same images).
+    """
     dataset = config.dataset
-    root = dataset.synthetic_dir or os.path.join(workdir, "synthetic")
+    root = dataset.synthetic_dir or private_dir or os.path.join(workdir, "synthetic")
     paths = {}
     for split, num_images, seed in (
         ("train", dataset.synthetic_num_train, dataset.synthetic_seed),
@@ -76,11 +86,24 @@ def read_train_records(
     return records
 
 
-def prepare_data(config: ml_collections.ConfigDict, workdir: str) -> TrainingData:
-    """Reads (and for 'synthetic' first generates) the experiment's train and val splits."""
+def prepare_data(
+    config: ml_collections.ConfigDict, workdir: str, *, is_chief: bool = True, worker_index: int = 0
+) -> TrainingData:
+    """Reads (and for 'synthetic' first generates) the experiment's train and val splits.
+
+    Args:
+        config: the experiment config (`dataset` section).
+        workdir: the work dir; synthetic data is generated into WORKDIR/synthetic by the chief
+            and into a private temporary folder by the other workers of a cluster.
+        is_chief, worker_index: this worker's role in a multi-worker cluster.
+    """
     dataset = config.dataset
     if dataset.kind == "synthetic":
-        paths = _synthetic_paths(config, workdir)
+        private_dir = None
+        if not is_chief:
+            private_dir = tempfile.mkdtemp(prefix=f"ae_worker{worker_index}_synthetic_")
+            atexit.register(shutil.rmtree, private_dir, ignore_errors=True)
+        paths = _synthetic_paths(config, workdir, private_dir)
     elif dataset.kind in ("coco", "mpii"):
         paths = {key: dataset[key] for key in
                  ("train_annotations", "train_images", "val_annotations", "val_images")}
@@ -127,8 +150,12 @@ def train_dataset(
     data: TrainingData,
     keypoint_info: KeypointInfo,
     input_context: tf.distribute.InputContext | None = None,
+    seed: int | None = None,
 ) -> tf.data.Dataset:
-    """One host's training batches (per-replica batch size when `input_context` is given)."""
+    """One host's training batches (per-replica batch size when `input_context` is given).
+
+    `seed` overrides `config.train.seed` (shuffling and augmentation).
+    """
     return build_dataset(
         data.train_records,
         training=True,
@@ -137,7 +164,7 @@ def train_dataset(
         augment_config=augment_config(config),
         sigma=config.input.sigma or None,
         max_people=config.input.max_people,
-        seed=config.train.seed,
+        seed=config.train.seed if seed is None else seed,
         deterministic=bool(config.train.deterministic),
         input_context=input_context,
         shuffle_buffer_size=config.input.shuffle_buffer_size,

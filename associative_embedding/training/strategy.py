@@ -67,8 +67,7 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     Single-machine strategies have no cluster and are always chief. In a TF_CONFIG cluster the
     chief is the 'chief' task when there is one, else worker 0.
     """
-    resolver = getattr(strategy, "cluster_resolver", None)
-    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    cluster, resolver = _cluster(strategy)
     if not cluster:
         return True
     if "chief" in cluster:
@@ -76,9 +75,28 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return resolver.task_type in (None, "worker") and (resolver.task_id or 0) == 0
 
 
-def worker_index(strategy: tf.distribute.Strategy) -> int:
-    """Index of this worker in the cluster (0 on single-machine strategies)."""
+def _cluster(strategy: tf.distribute.Strategy) -> tuple[dict, object]:
     resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
+    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    return cluster, resolver
+
+
+def num_workers(strategy: tf.distribute.Strategy) -> int:
+    """Machines (processes) taking part: 'chief' + 'worker' tasks, 1 without a cluster."""
+    cluster, _ = _cluster(strategy)
+    count = sum(len(cluster.get(task_type, ())) for task_type in ("chief", "worker"))
+    return max(count, 1)
+
+
+def worker_index(strategy: tf.distribute.Strategy) -> int:
+    """Index of this worker among `num_workers` (0 on single-machine strategies).
+
+    Numbered like MultiWorkerMirroredStrategy's `id_in_cluster`: the 'chief' task is 0 and
+    'worker' i is i + 1 when there is a chief, i otherwise. Used as the input pipeline id.
+    """
+    cluster, resolver = _cluster(strategy)
+    if not cluster:
         return 0
-    return int(resolver.task_id or 0)
+    if resolver.task_type == "chief":
+        return 0
+    return int(resolver.task_id or 0) + (1 if "chief" in cluster else 0)

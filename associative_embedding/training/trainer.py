@@ -8,8 +8,17 @@ Pieces, each overridable: `build_model`, `build_optimizer`, `build_inputs`, `bui
 multi-worker), scales the loss by the *global* batch size (so gradients summed over replicas equal
 the single-device gradient of the global batch), checkpoints model + optimizer + step + tf.data
 iterator every `train.checkpoint_every` steps and on SIGTERM/SIGINT, stops with a clear message on
-a non-finite loss, logs one line every `train.log_every` steps, writes TensorBoard summaries and
-evaluates periodically, keeping the best checkpoint by AP.
+a non-finite loss, logs one line every `train.log_every` steps (and, with `train.loss_log`, every
+step's losses to WORKDIR/losses.jsonl), writes TensorBoard summaries and evaluates periodically,
+keeping the best checkpoint by AP.
+
+Input: each worker iterates a plain tf.data iterator whose elements stack the per-replica batches
+of its local replicas, (L, B / R, ...), and the step hands slice i to local replica i. This is
+what `strategy.distribute_datasets_from_function` would feed, but unlike tf.distribute's
+multi-device iterators (not trackable) a plain iterator can be checkpointed, which exact resume
+needs. In multi-worker training only the chief's checkpoint is kept, so a worker's input position
+cannot be restored; on resume every worker restarts its input stream with a seed derived from the
+resume step (a fresh shuffle, not a replay of the first batches), documented in `train`.
 
 Keras `fit` is deliberately not used: MultiWorkerMirroredStrategy with Keras 3 `fit` is broken
 (keras issue 20585), and exact resume needs the iterator in the checkpoint.
@@ -17,6 +26,7 @@ Keras `fit` is deliberately not used: MultiWorkerMirroredStrategy with Keras 3 `
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -39,6 +49,7 @@ from associative_embedding.training.checkpointing import CheckpointKeeper, Preem
 from associative_embedding.training.schedules import WarmupSchedule
 
 LOSS_PARTS = ("heatmap", "pull", "push")
+LOSS_LOG_NAME = "losses.jsonl"
 
 
 class NonFiniteLossError(RuntimeError):
@@ -67,6 +78,8 @@ class PoseTrainer:
         self.workdir = os.fspath(workdir)
         self.strategy = strategy or tf.distribute.get_strategy()
         self.is_chief = strategy_lib.is_chief(self.strategy)
+        self.num_workers = strategy_lib.num_workers(self.strategy)
+        self.worker_index = strategy_lib.worker_index(self.strategy)
         self.keypoint_info: KeypointInfo = get_keypoint_info(config.dataset.keypoints)
         self.global_batch_size = int(config.train.global_batch_size)
         replicas = self.strategy.num_replicas_in_sync
@@ -75,7 +88,10 @@ class PoseTrainer:
                 f"global batch size {self.global_batch_size} is not divisible by the "
                 f"{replicas} replicas"
             )
-        os.makedirs(self.workdir, exist_ok=True)
+        # Replicas on this machine (all of them except in multi-worker training).
+        self.local_replicas = replicas // self.num_workers
+        if self.is_chief:
+            os.makedirs(self.workdir, exist_ok=True)
         if config.train.deterministic:
             tf.config.experimental.enable_op_determinism()
         keras.utils.set_random_seed(int(config.train.seed))
@@ -121,14 +137,28 @@ class PoseTrainer:
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         return optimizer
 
-    def build_inputs(self) -> tf.distribute.DistributedDataset:
-        """The distributed training dataset (per-host sharded, per-replica batches)."""
+    def build_inputs(self, seed: int | None = None) -> tf.data.Dataset:
+        """This worker's training batches, stacked over its local replicas.
+
+        Args:
+            seed: input seed (default `train.seed`).
+
+        Returns:
+            A dataset of batch dicts (COMMON.md contract 4) whose leaves are (L, B / R, ...):
+            L local replicas, R replicas in all, B the global batch size. The input pipeline is
+            sharded per worker like `distribute_datasets_from_function` does.
+        """
         from associative_embedding.training import inputs
 
-        data = self.data
-        return self.strategy.distribute_datasets_from_function(
-            lambda context: inputs.train_dataset(self.config, data, self.keypoint_info, context)
+        context = tf.distribute.InputContext(
+            num_input_pipelines=self.num_workers,
+            input_pipeline_id=self.worker_index,
+            num_replicas_in_sync=self.strategy.num_replicas_in_sync,
         )
+        dataset = inputs.train_dataset(
+            self.config, self.data, self.keypoint_info, context, seed=seed
+        )
+        return dataset.batch(self.local_replicas, drop_remainder=True).prefetch(1)
 
     def build_losses(
         self, outputs: tf.Tensor, batch: dict[str, tf.Tensor]
@@ -185,7 +215,9 @@ class PoseTrainer:
         if self._data is None:
             from associative_embedding.training import inputs
 
-            self._data = inputs.prepare_data(self.config, self.workdir)
+            self._data = inputs.prepare_data(
+                self.config, self.workdir, is_chief=self.is_chief, worker_index=self.worker_index
+            )
         return self._data
 
     @property
@@ -196,10 +228,17 @@ class PoseTrainer:
         if self._compiled_step is not None:
             return self._compiled_step
         replica_step = tf.function(self.train_step, jit_compile=bool(self.config.train.jit_compile))
+        local_replicas = self.local_replicas
 
         @tf.function
         def step_fn(iterator: Iterator) -> dict[str, tf.Tensor]:
-            batch = next(iterator)
+            stacked = next(iterator)
+            # Global replica ids are worker * L + local (Mirrored and MultiWorkerMirrored).
+            batch = self.strategy.experimental_distribute_values_from_function(
+                lambda context: tf.nest.map_structure(
+                    lambda leaf: leaf[context.replica_id_in_sync_group % local_replicas], stacked
+                )
+            )
             per_replica = self.strategy.run(replica_step, args=(batch,))
             return {
                 name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
@@ -209,25 +248,44 @@ class PoseTrainer:
         self._compiled_step = step_fn
         return step_fn
 
-    def _checkpoint(self, iterator: Any) -> tf.train.Checkpoint:
+    def _checkpoint(self, iterator: Any | None) -> tf.train.Checkpoint:
+        if iterator is None:
+            return tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
         return tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, iterator=iterator)
 
     def train(self) -> dict[str, float]:
-        """Runs (or resumes) training to `train.num_steps`; returns the final metrics."""
+        """Runs (or resumes) training to `train.num_steps`; returns the final metrics.
+
+        Resuming restores model, optimizer (with the step) and, on a single machine, the input
+        iterator, so the run continues with exactly the batches it would have seen. In
+        multi-worker training the checkpoint (the chief's) holds no input position: every
+        worker restarts its input with a seed derived from `train.seed` and the resume step.
+        """
         config = self.config.train
-        dataset = self.build_inputs()
-        iterator = iter(dataset)
+        # A plain iterator's state is per worker; only a single worker can checkpoint its own.
+        iterator = iter(self.build_inputs()) if self.num_workers == 1 else None
         keeper = CheckpointKeeper(
             os.path.join(self.workdir, "checkpoints"),
             self._checkpoint(iterator),
             max_to_keep=config.max_to_keep,
             is_chief=self.is_chief,
-            worker_index=strategy_lib.worker_index(self.strategy),
+            worker_index=self.worker_index,
         )
         restored = keeper.restore_latest()
         if restored:
             logging.info("resuming from %s at step %d", restored, self.step)
+        self._check_workers_agree_on_step()
+        if iterator is None:
+            seed = int(config.seed)
+            if self.step > 0:
+                seed = int(np.random.SeedSequence([seed, self.step]).generate_state(1)[0])
+                logging.warning(
+                    "multi-worker resume at step %d: input positions are not checkpointed; "
+                    "the input streams restart with seed %d", self.step, seed,
+                )
+            iterator = iter(self.build_inputs(seed=seed))
         summary_writer = self._summary_writer()
+        loss_log = self._open_loss_log() if config.loss_log and self.is_chief else None
         step_fn = self._distributed_step()
         meter = _ThroughputMeter(self.step, config.num_steps, self.global_batch_size)
         metrics: dict[str, float] = self._read_metrics()
@@ -239,10 +297,15 @@ class PoseTrainer:
         eval_every = int(self.config.eval.every_steps)
         progress = _progress_bar(self.step, config.num_steps)
 
-        with PreemptionGuard() as guard:
+        with PreemptionGuard() as guard, contextlib.ExitStack() as cleanup:
+            if loss_log is not None:
+                cleanup.callback(loss_log.close)
             while self.step < config.num_steps:
                 values = {name: float(value) for name, value in step_fn(iterator).items()}
                 step = self.step
+                if loss_log is not None:
+                    loss_log.write(json.dumps({"step": step, **values}) + "\n")
+                    loss_log.flush()
                 self._check_finite(values, step)
                 meter.update(step)
                 if progress is not None:
@@ -277,6 +340,53 @@ class PoseTrainer:
                 f"non-finite loss at step {step}: {detail}. Lower the learning rate, check "
                 "the inputs of that step, or enable gradient clipping (optimizer.clipnorm)."
             )
+
+    def _check_workers_agree_on_step(self) -> None:
+        """Fails on every worker when they restored different steps.
+
+        That happens when the workers do not see the same work dir (each restores from its own
+        path): their weights and loop lengths would silently diverge, then hang in a collective.
+        """
+        if self.num_workers == 1:
+            return
+        # All replicas hold the same step iff R * sum(step^2) == sum(step)^2 (Cauchy-Schwarz);
+        # tf.distribute reduces by SUM or MEAN only.
+        step = tf.constant([self.step, self.step**2], tf.int64)
+        per_replica = self.strategy.experimental_distribute_values_from_function(lambda _: step)
+        total, total_of_squares = (
+            int(value)
+            for value in self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+        )
+        if self.strategy.num_replicas_in_sync * total_of_squares != total**2:
+            raise RuntimeError(
+                f"workers restored different steps (this worker, {self.worker_index}, step "
+                f"{self.step} from {self.workdir}; mean over replicas "
+                f"{total / self.strategy.num_replicas_in_sync:g}). Multi-worker training needs "
+                "the chief's work dir readable by every worker at the same path."
+            )
+
+    def _open_loss_log(self) -> Any:
+        """WORKDIR/losses.jsonl for appending, cut back to the steps up to the current one.
+
+        A run killed after its last checkpoint logged steps that the resumed run repeats; those
+        lines (and a line cut short by the kill) are dropped, so the file always reads as one
+        uninterrupted run: one JSON object {step, loss, heatmap, pull, push} per line.
+        """
+        path = os.path.join(self.workdir, LOSS_LOG_NAME)
+        if os.path.exists(path):
+            kept = []
+            with open(path) as handle:
+                for line in handle:
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(entry, dict) and entry.get("step", math.inf) <= self.step:
+                        kept.append(line if line.endswith("\n") else line + "\n")
+            with open(path + ".tmp", "w") as handle:
+                handle.writelines(kept)
+            os.replace(path + ".tmp", path)
+        return open(path, "a")  # noqa: SIM115 (closed by train's ExitStack)
 
     def _summary_writer(self) -> tf.summary.SummaryWriter | None:
         if not self.is_chief:
