@@ -37,7 +37,10 @@ _ANNOTATIONS = flags.DEFINE_string(
 )
 _IMAGES = flags.DEFINE_string("images", None, "Folder of the split's images.")
 _MODEL = flags.DEFINE_string(
-    "model", None, "A '.keras' model file or a SavedModel directory (not needed with both oracles)."
+    "model",
+    None,
+    "A '.keras' model file, a SavedModel directory or a tools/train.py work dir (its best "
+    "checkpoint); not needed with both oracles.",
 )
 _DATASET = flags.DEFINE_enum(
     "dataset", "auto", ["auto", "coco", "crowdpose", "mpii"],

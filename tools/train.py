@@ -46,10 +46,6 @@ def main(argv: list[str]) -> None:
 
     config = _CONFIG.value
     logging.info("config:\n%s", config)
-    if strategy_lib.is_chief(strategy):  # other workers never write into the work dir
-        os.makedirs(_WORKDIR.value, exist_ok=True)
-        with open(os.path.join(_WORKDIR.value, "config.json"), "w") as handle:
-            handle.write(config.to_json_best_effort(indent=2))
     metrics = PoseTrainer(config, _WORKDIR.value, strategy).train()
     summary = {k: v for k, v in metrics.items() if k != "history"}
     print(json.dumps(summary, indent=2))

@@ -119,8 +119,9 @@ def load_predictor(path: str | os.PathLike) -> Predictor:
     """Loads a network for inference.
 
     Args:
-        path: a Keras ``.keras`` file (loaded with ``safe_mode=True``, ``compile=False``) or a
-            TensorFlow SavedModel directory.
+        path: a Keras ``.keras`` file (loaded with ``safe_mode=True``, ``compile=False``), a
+            TensorFlow SavedModel directory, or a ``tools/train.py`` work dir (its config.json
+            and best checkpoint).
 
     Returns:
         A ``Predictor``.
@@ -163,8 +164,19 @@ def load_predictor(path: str | os.PathLike) -> Predictor:
         if callable(loaded):
             return Predictor(loaded, input_multiple=multiple, source=path)
         raise ValueError(f"{path}: SavedModel has no serving_default signature and no __call__.")
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, "config.json")):
+        from associative_embedding.training.trainer import load_trained_model
+
+        model = load_trained_model(path)
+        call = tf.function(
+            lambda images: model(images, training=False),
+            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
+            reduce_retracing=True,
+        )
+        return Predictor(call, input_multiple=model.input_multiple, source=path)
     raise ValueError(
-        f"{path}: not a model this tool can load; give a '.keras' file or a SavedModel directory."
+        f"{path}: not a model this tool can load; give a '.keras' file, a SavedModel directory "
+        "or a tools/train.py work dir."
     )
 
 

@@ -50,6 +50,55 @@ from associative_embedding.training.schedules import WarmupSchedule
 
 LOSS_PARTS = ("heatmap", "pull", "push")
 LOSS_LOG_NAME = "losses.jsonl"
+CONFIG_NAME = "config.json"
+
+
+def build_model_from_config(config: ml_collections.ConfigDict) -> StackedHourglass:
+    """The experiment's network (`config.model`, K from `config.dataset.keypoints`)."""
+    model_config = config.model
+    return StackedHourglass(
+        num_stacks=model_config.num_stacks,
+        widths=tuple(model_config.widths),
+        stem_widths=tuple(model_config.stem_widths),
+        feature_width=model_config.feature_width or None,
+        num_joints=get_keypoint_info(config.dataset.keypoints).num_joints,
+        tag_dim=model_config.tag_dim,
+        batch_norm=model_config.batch_norm,
+    )
+
+
+def load_trained_model(workdir: str, *, which: str = "best") -> StackedHourglass:
+    """Rebuilds a training run's network from WORKDIR/config.json and restores its weights.
+
+    Args:
+        workdir: a `tools/train.py` work dir.
+        which: 'best' (WORKDIR/best/model, the best checkpoint by validation AP) or 'latest'
+            (the newest checkpoint in WORKDIR/checkpoints).
+
+    Raises:
+        FileNotFoundError: naming the missing config or checkpoint.
+    """
+    config_path = os.path.join(workdir, CONFIG_NAME)
+    if not os.path.isfile(config_path):
+        raise FileNotFoundError(f"{workdir}: no {CONFIG_NAME} (not a training work dir)")
+    with open(config_path) as handle:
+        config = ml_collections.ConfigDict(json.load(handle))
+    if which == "best":
+        path = os.path.join(workdir, "best", "model")
+        if not tf.io.gfile.exists(path + ".index"):
+            raise FileNotFoundError(f"{workdir}: no best checkpoint at {path} (no evaluation yet)")
+    elif which == "latest":
+        path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+        if path is None:
+            raise FileNotFoundError(f"{workdir}: no checkpoint in {workdir}/checkpoints")
+    else:
+        raise ValueError(f"which must be 'best' or 'latest', got {which!r}")
+    model = build_model_from_config(config)
+    # Training checkpoints also hold the optimizer and the input iterator: read the model only
+    # (read(), unlike restore(), has no save counter to match).
+    status = tf.train.Checkpoint(model=model).read(path).expect_partial()
+    status.assert_existing_objects_matched()
+    return model
 
 
 class NonFiniteLossError(RuntimeError):
@@ -92,6 +141,10 @@ class PoseTrainer:
         self.local_replicas = replicas // self.num_workers
         if self.is_chief:
             os.makedirs(self.workdir, exist_ok=True)
+            # The run's full config, so the work dir alone rebuilds the model (load_trained_model,
+            # tools/evaluate.py --model=WORKDIR).
+            with open(os.path.join(self.workdir, CONFIG_NAME), "w") as handle:
+                handle.write(config.to_json_best_effort(indent=2))
         if config.train.deterministic:
             tf.config.experimental.enable_op_determinism()
         keras.utils.set_random_seed(int(config.train.seed))
@@ -109,16 +162,7 @@ class PoseTrainer:
     # ------------------------------------------------------------------ named pieces
 
     def build_model(self) -> StackedHourglass:
-        model_config = self.config.model
-        return StackedHourglass(
-            num_stacks=model_config.num_stacks,
-            widths=tuple(model_config.widths),
-            stem_widths=tuple(model_config.stem_widths),
-            feature_width=model_config.feature_width or None,
-            num_joints=self.keypoint_info.num_joints,
-            tag_dim=model_config.tag_dim,
-            batch_norm=model_config.batch_norm,
-        )
+        return build_model_from_config(self.config)
 
     def build_optimizer(self) -> keras.optimizers.Optimizer:
         opt = self.config.optimizer

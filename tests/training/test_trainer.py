@@ -167,3 +167,22 @@ def test_sigkill_at_a_random_step_then_restart_equals_an_uninterrupted_run(tmp_p
     assert max(_checkpoint_steps(interrupted_dir)) == 30
     metrics = json.loads((interrupted_dir / "metrics.json").read_text())
     assert metrics["step"] == 30, context
+
+
+def test_work_dir_rebuilds_the_trained_model_for_evaluation(tmp_path, synthetic_root):
+    """config.json + best checkpoint -> the same network (load_trained_model, load_predictor)."""
+    from associative_embedding.evaluation.predictor import load_predictor
+    from associative_embedding.training.trainer import load_trained_model
+
+    config = _config(synthetic_root, train__num_steps=2)
+    trainer = PoseTrainer(config, tmp_path)
+    trainer.train()
+    images = tf.random.stateless_uniform([1, 64, 64, 3], seed=[1, 2])
+    expected = trainer.model(images, training=False).numpy()
+    for which in ("best", "latest"):
+        restored = load_trained_model(str(tmp_path), which=which)
+        np.testing.assert_allclose(restored(images, training=False).numpy(), expected, atol=1e-6)
+    predictor = load_predictor(tmp_path)
+    np.testing.assert_allclose(predictor(images.numpy()), expected[:, -1], atol=1e-6)
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        load_trained_model(str(tmp_path / "checkpoints"))
