@@ -37,7 +37,11 @@ import pathlib
 
 import ml_collections
 
-from associative_embedding.training.config import base_config
+from associative_embedding.training.config import (
+    apply_paper_recipe,
+    base_config,
+    shrink_for_smoke,
+)
 
 # ../shared/data beside the repository (the experiments folder's parent), not the CWD.
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -51,65 +55,15 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config.dataset.ignore = "crowd_and_unlabelled"
     # train/val paths come from --config.dataset.* flags (see the docstring).
 
-    config.model.num_stacks = 4
-    config.model.widths = (256, 384, 512, 640, 768)
-    config.model.stem_widths = (64, 128)
-    config.model.feature_width = 0
-    config.model.tag_dim = 1
-    config.model.batch_norm = False
-
-    config.input.input_size = 512
-    config.input.output_stride = 4
-    config.input.sigma = 0.0  # output_size / 64 = 2 at 128
-    config.input.max_people = 30
-
-    config.loss.heatmap_weight = 1.0
-    config.loss.pull_weight = 1e-3
-    config.loss.push_weight = 1e-3
-    config.loss.push_type = "exp"
-
-    config.optimizer.learning_rate = 2e-4
-    config.optimizer.schedule = "step"
-    config.optimizer.final_learning_rate = 1e-5
-    config.optimizer.decay_step = 100_000
-    config.optimizer.warmup_steps = 0
-    config.optimizer.clipnorm = 0.0
-
-    config.train.global_batch_size = 32
-    config.train.num_steps = 200_000
-    config.train.log_every = 100
-    config.train.checkpoint_every = 2000
-
-    config.eval.every_steps = 10_000
-    config.eval.input_size = 512
-    config.eval.max_images = 500
-    config.eval.scales = (1.0,)
-    config.eval.flip = False
+    apply_paper_recipe(config)
 
     if variant == "smoke":
         config.dataset.train_annotations = str(COCO_MINI / "person_keypoints_train2017.json")
         config.dataset.train_images = str(COCO_MINI / "images")
         config.dataset.val_annotations = config.dataset.train_annotations
         config.dataset.val_images = config.dataset.train_images
-        _make_tiny(config)
+        shrink_for_smoke(config)
     elif variant:
         raise ValueError(f"unknown variant {variant!r}; choose '' or 'smoke'")
     return config
 
-
-def _make_tiny(config: ml_collections.ConfigDict) -> None:
-    """A 2-stack, 16-channel model at 64 input for a few steps (seconds on a CPU)."""
-    config.model.num_stacks = 2
-    config.model.widths = (16, 16, 16, 16, 16)
-    config.model.stem_widths = (8, 16)
-    config.model.feature_width = 16
-    config.input.input_size = 64
-    config.input.shuffle_buffer_size = 64
-    config.train.global_batch_size = 2
-    config.train.num_steps = 2
-    config.train.log_every = 1
-    config.train.checkpoint_every = 1
-    config.eval.every_steps = 0
-    config.eval.input_size = 64
-    config.eval.max_images = 4
-    config.eval.num_drawn_images = 2

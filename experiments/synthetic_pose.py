@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from associative_embedding.training.config import base_config
+from associative_embedding.training.config import base_config, shrink_for_smoke
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
@@ -81,17 +81,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
         config.dataset.synthetic_num_train = 16
         config.dataset.synthetic_num_val = 4
         config.dataset.synthetic_image_size = 128
-        config.model.widths = (16, 16, 16, 16, 16)
-        config.model.stem_widths = (8, 16)
-        config.model.feature_width = 16
-        config.input.input_size = 64
-        config.eval.input_size = 64
-        config.train.global_batch_size = 2
-        config.train.num_steps = 2
-        config.train.log_every = 1
-        config.train.checkpoint_every = 1
-        config.eval.every_steps = 0
-        config.eval.num_drawn_images = 2
+        shrink_for_smoke(config)
     elif variant:
         raise ValueError(f"unknown variant {variant!r}; choose '', 'long' or 'smoke'")
     return config

@@ -110,3 +110,39 @@ def base_config() -> ml_collections.ConfigDict:
         )
     )
     return config
+
+
+def apply_paper_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """The paper's Sec. 4.1 network and schedule (used for COCO and MPII alike), in place.
+
+    4-stack hourglass with the official widths and no BatchNorm, 512 input / 128 output,
+    global batch 32, Adam 2e-4 dropped to 1e-5 after 100k of 200k iterations, loss weights
+    (1, 1e-3, 1e-3) with the exp push; evaluation every 10k steps on 500 validation images.
+    """
+    config.model.update(
+        num_stacks=4, widths=(256, 384, 512, 640, 768), stem_widths=(64, 128),
+        feature_width=0, tag_dim=1, batch_norm=False,
+    )
+    config.input.update(input_size=512, output_stride=4, sigma=0.0, max_people=30)
+    config.loss.update(heatmap_weight=1.0, pull_weight=1e-3, push_weight=1e-3, push_type="exp")
+    config.optimizer.update(
+        learning_rate=2e-4, schedule="step", final_learning_rate=1e-5, decay_step=100_000,
+        warmup_steps=0, clipnorm=0.0,
+    )
+    config.train.update(
+        global_batch_size=32, num_steps=200_000, log_every=100, checkpoint_every=2000
+    )
+    config.eval.update(every_steps=10_000, input_size=512, max_images=500, scales=(1.0,),
+                       flip=False)
+    return config
+
+
+def shrink_for_smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """A 2-stack, 16-channel model at 64 input for 2 steps (seconds on a CPU), in place."""
+    config.model.update(
+        num_stacks=2, widths=(16, 16, 16, 16, 16), stem_widths=(8, 16), feature_width=16
+    )
+    config.input.update(input_size=64, shuffle_buffer_size=64)
+    config.train.update(global_batch_size=2, num_steps=2, log_every=1, checkpoint_every=1)
+    config.eval.update(every_steps=0, input_size=64, max_images=4, num_drawn_images=2)
+    return config
