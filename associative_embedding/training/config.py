@@ -87,7 +87,6 @@ def base_config() -> ml_collections.ConfigDict:
             log_every=100,
             checkpoint_every=1000,
             max_to_keep=3,
-            summary_images_every=0,  # 0 = at every evaluation
             time_limit_minutes=0.0,  # 0 = no limit; else stop (and checkpoint) after this
             loss_log=False,  # append every step's losses to WORKDIR/losses.jsonl (chief)
         )
