@@ -72,9 +72,18 @@ _TAG_THRESHOLD = flags.DEFINE_float("tag_threshold", 1.0, "Decoder: max tag dist
 _MAX_PEOPLE = flags.DEFINE_integer("max_people", 30, "Decoder: people per image.")
 _NMS_KERNEL = flags.DEFINE_integer("nms_kernel", 3, "Decoder: NMS max-pool window.")
 _ADJUST = flags.DEFINE_enum(
-    "adjust", "official", ["official", "symmetric", "none"],
-    "Decoder quarter-pixel adjustment: official (-0.25 px on equal neighbours), symmetric "
-    "(no move on equal neighbours) or none.",
+    "adjust", "official", ["official", "symmetric", "taylor", "none"],
+    "Decoder sub-pixel adjustment: official (quarter pixel; -0.25 px on equal neighbours), "
+    "symmetric (no move on equal neighbours), taylor (log-heatmap Taylor offset, for models "
+    "trained with sub-pixel targets) or none.",
+)
+_ORACLE_SIGMA = flags.DEFINE_float(
+    "oracle_sigma", 0.0, "Heatmap sigma of the gt_heatmaps oracle (0: output size / 64)."
+)
+_ORACLE_SUBPIXEL = flags.DEFINE_bool(
+    "oracle_subpixel", False,
+    "gt_heatmaps oracle Gaussians at the exact sub-pixel joint position (as training with "
+    "input.subpixel_targets).",
 )
 _REFINE = flags.DEFINE_bool("refine", True, "Decoder: fill missing joints.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.")
@@ -90,6 +99,8 @@ def main(argv: list[str]) -> int:
         flip=_FLIP.value,
         fusion=_FUSION.value,
         oracles=oracles,
+        oracle_sigma=_ORACLE_SIGMA.value or None,
+        oracle_subpixel=_ORACLE_SUBPIXEL.value,
         decoder={
             "detection_threshold": _DETECTION_THRESHOLD.value,
             "tag_threshold": _TAG_THRESHOLD.value,

@@ -17,9 +17,10 @@ pose-ae-train parser and refine step (see ../shared/REFERENCE.md, "Decoding"):
    the free slots).
 3. **Adjust.** Each joint moves a quarter pixel towards its larger neighbour on each axis
    (strictly larger; neighbours are clamped to the map, rows to H - 1 and columns to W - 1),
-   then +0.5, so coordinates are heatmap *corner* coordinates (pixel j spans [j, j + 1)), as in
-   the official code. ``x_in = stride * x - 0.5`` takes them to network-input pixel centres
-   (see ``associative_embedding.codec.fusion.poses_to_image``).
+   or by the log-heatmap Taylor offset with ``adjust='taylor'``, then +0.5, so coordinates
+   are heatmap *corner* coordinates (pixel j spans [j, j + 1)), as in the official code.
+   ``x_in = stride * x - 0.5`` takes them to network-input pixel centres (see
+   ``associative_embedding.codec.fusion.poses_to_image``).
 4. **Person score** = mean over all K joints of the grouped joint scores (missing = 0),
    computed before refine.
 5. **Refine** (fill missing joints). For each person, m = mean tag of its grouped joints; for
@@ -70,7 +71,7 @@ from associative_embedding.data import keypoint_info
 
 TAG_DISTANCES = ("rms", "l2")
 REFINE_SCORES = ("official", "heatmap")
-ADJUST_MODES = (True, False, "official", "symmetric")
+ADJUST_MODES = (True, False, "official", "symmetric", "taylor")
 
 # The installed OpenCV (5.0) accepts at most 128 channels per image (measured), so wider
 # maps are processed in chunks.
@@ -116,7 +117,10 @@ def group_poses(
             the official rule, which moves -0.25 px when the two neighbours are equal;
             "symmetric": no move on an axis whose neighbours are equal (a symmetric peak stays
             centred: +6 AP on the stride-4 ground-truth ceiling of coco_mini, 0.80 -> 0.86);
-            False: no adjust.
+            "taylor": sub-pixel offset from a second-order Taylor expansion of the log
+            heatmap on each axis (DARK, Zhang et al. CVPR 2020, separable form), exact for a
+            Gaussian peak; pair it with sub-pixel training targets
+            (``KeypointEncoder(subpixel=True)``); False: no adjust.
         refine: fill each person's missing joints from the full maps.
         refine_score: score of a joint filled by refine: "official" (1.0) or "heatmap" (the
             heatmap value at the chosen pixel).
@@ -376,7 +380,10 @@ def _to_corner_coordinates(
     """
     x = xs.astype(np.float32) + np.float32(0.5)
     y = ys.astype(np.float32) + np.float32(0.5)
-    if adjust and len(xs):
+    if adjust == "taylor" and len(xs):
+        x += _taylor_offsets(heatmaps, ys, xs, joints, axis=1)
+        y += _taylor_offsets(heatmaps, ys, xs, joints, axis=0)
+    elif adjust and len(xs):
         height, width = heatmaps.shape[:2]
         right = heatmaps[ys, np.minimum(xs + 1, width - 1), joints]
         left = heatmaps[ys, np.maximum(xs - 1, 0), joints]
@@ -389,6 +396,36 @@ def _to_corner_coordinates(
             x += np.where(right > left, np.float32(0.25), np.float32(-0.25))
             y += np.where(below > above, np.float32(0.25), np.float32(-0.25))
     return x, y
+
+
+def _taylor_offsets(
+    heatmaps: np.ndarray, ys: np.ndarray, xs: np.ndarray, joints: np.ndarray, axis: int
+) -> np.ndarray:
+    """Sub-pixel offsets along one axis (0 = rows, 1 = columns) of integer peaks.
+
+    With L the log heatmap, the offset is -L'/L'' from central differences at the peak:
+    exactly (mu - peak) for a sampled Gaussian exp(-(x - mu)^2 / 2 sigma^2). It is 0 at the
+    map border, where L'' >= 0 (not a maximum along the axis) or a value is <= 0 (no log), and
+    clipped to [-0.5, 0.5] (a local maximum of a sampled Gaussian lies within half a pixel of
+    its centre). Returns (N,) float32.
+    """
+    size = heatmaps.shape[axis]
+    positions = ys if axis == 0 else xs
+    before = np.maximum(positions - 1, 0)
+    after = np.minimum(positions + 1, size - 1)
+    if axis == 0:
+        previous, following = heatmaps[before, xs, joints], heatmaps[after, xs, joints]
+    else:
+        previous, following = heatmaps[ys, before, joints], heatmaps[ys, after, joints]
+    centre = heatmaps[ys, xs, joints]
+    values = np.stack([previous, centre, following]).astype(np.float64)
+    usable = (positions > 0) & (positions < size - 1) & (values > 0).all(axis=0)
+    logs = np.log(np.where(values > 0, values, 1.0))
+    first = 0.5 * (logs[2] - logs[0])
+    second = logs[2] - 2.0 * logs[1] + logs[0]
+    usable &= second < 0
+    offsets = np.where(usable, -first / np.where(usable, second, -1.0), 0.0)
+    return np.clip(offsets, -0.5, 0.5).astype(np.float32)
 
 
 def _refine(

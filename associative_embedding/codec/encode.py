@@ -2,7 +2,8 @@
 
 Everything here is TensorFlow ops with no Python loop over people or joints, so it runs the same
 eagerly and inside ``tf.data.Dataset.map`` / ``tf.function`` (the results are bit-identical: the
-per-pixel maximum is order independent and the Gaussian patch is a precomputed constant).
+per-pixel maximum is order independent and the Gaussian patch is a precomputed constant; the
+sub-pixel option evaluates exp() per pixel and agrees to float32 rounding).
 
 Contract (COMMON.md contracts 1, 4 and 5):
 
@@ -108,12 +109,24 @@ def keypoint_output_pixels(
     return ix, iy, valid
 
 
+def output_coordinates(keypoints: tf.Tensor, stride: int = 4) -> tf.Tensor:
+    """(P, K, 2) float32 sub-pixel output coordinates x_out = (x_in + 0.5) / stride - 0.5.
+
+    Args:
+        keypoints: (P, K, 3) float (x, y, v) in network-input pixel-centre coordinates.
+        stride: input pixels per output pixel.
+    """
+    keypoints = tf.convert_to_tensor(keypoints, tf.float32)
+    return (keypoints[..., :2] + 0.5) / float(stride) - 0.5
+
+
 def render_heatmaps(
     ix: tf.Tensor,
     iy: tf.Tensor,
     valid: tf.Tensor,
     output_size: int | Sequence[int],
     sigma: float,
+    centres: tf.Tensor | None = None,
 ) -> tf.Tensor:
     """Draws the per-pixel maximum of Gaussian patches, vectorised over people and joints.
 
@@ -122,6 +135,9 @@ def render_heatmaps(
         valid: (P, K) bool; invalid joints are not drawn.
         output_size: h = w, or (h, w).
         sigma: Gaussian standard deviation in output pixels.
+        centres: optional (P, K, 2) float (x_out, y_out) sub-pixel output coordinates: the
+            Gaussian of each joint is centred there (window still around (ix, iy)). None: centred
+            on the integer pixel with peak exactly 1 (official).
 
     Returns:
         (h, w, K) float32 heatmaps.
@@ -157,7 +173,17 @@ def render_heatmaps(
         ],
         axis=-1,
     )
-    updates = tf.gather(values, where[:, 2])
+    if centres is None:
+        updates = tf.gather(values, where[:, 2])
+    else:
+        centres = tf.cast(centres, tf.float32)
+        delta_x = tf.cast(tf.gather_nd(pixel_x, where), tf.float32) - tf.gather_nd(
+            centres[..., 0], where[:, :2]
+        )
+        delta_y = tf.cast(tf.gather_nd(pixel_y, where), tf.float32) - tf.gather_nd(
+            centres[..., 1], where[:, :2]
+        )
+        updates = tf.exp(-(delta_x**2 + delta_y**2) / (2.0 * sigma**2))
     zeros = tf.zeros(tf.stack([height, width, num_joints]), tf.float32)
     # Scatter-max is the per-pixel maximum over people (and is order independent).
     return tf.tensor_scatter_nd_max(zeros, indices, updates)
@@ -208,6 +234,8 @@ class KeypointEncoder:
         sigma: Gaussian σ in output pixels; default max(h, w) / 64.
         max_people: rows of the 'keypoints' target (30 officially).
         stride: input pixels per output pixel (4).
+        subpixel: centre each Gaussian at the exact output coordinate (module docstring;
+            default False = official integer-pixel centres).
     """
 
     def __init__(
@@ -217,6 +245,7 @@ class KeypointEncoder:
         sigma: float | None = None,
         max_people: int = DEFAULT_MAX_PEOPLE,
         stride: int = 4,
+        subpixel: bool = False,
     ) -> None:
         self.output_size = _as_hw(output_size)
         if num_joints <= 0:
@@ -230,6 +259,7 @@ class KeypointEncoder:
         gaussian_window_radius(self.sigma)  # validates sigma
         self.max_people = int(max_people)
         self.stride = int(stride)
+        self.subpixel = bool(subpixel)
 
     def encode(
         self, keypoints: tf.Tensor, ignore_mask: tf.Tensor | None = None
@@ -251,7 +281,8 @@ class KeypointEncoder:
             )
         keypoints = tf.ensure_shape(keypoints, [None, self.num_joints, 3])
         ix, iy, valid = keypoint_output_pixels(keypoints, self.output_size, self.stride)
-        heatmaps = render_heatmaps(ix, iy, valid, self.output_size, self.sigma)
+        centres = output_coordinates(keypoints, self.stride) if self.subpixel else None
+        heatmaps = render_heatmaps(ix, iy, valid, self.output_size, self.sigma, centres)
         heatmaps = tf.ensure_shape(heatmaps, [*self.output_size, self.num_joints])
         keypoint_targets, num_dropped = keypoint_index_targets(ix, iy, valid, self.max_people)
         keypoint_targets = tf.ensure_shape(
@@ -288,6 +319,7 @@ class KeypointEncoder:
             "sigma": self.sigma,
             "max_people": self.max_people,
             "stride": self.stride,
+            "subpixel": self.subpixel,
         }
 
 
@@ -300,9 +332,10 @@ def encode_targets(
     sigma: float | None = None,
     max_people: int = DEFAULT_MAX_PEOPLE,
     stride: int = 4,
+    subpixel: bool = False,
 ) -> dict[str, tf.Tensor]:
     """Functional form of ``KeypointEncoder(...).encode(keypoints, ignore_mask)``."""
-    encoder = KeypointEncoder(output_size, num_joints, sigma, max_people, stride)
+    encoder = KeypointEncoder(output_size, num_joints, sigma, max_people, stride, subpixel)
     return encoder.encode(keypoints, ignore_mask)
 
 

@@ -105,6 +105,7 @@ def build_dataset(
     output_stride: int | None = None,
     augment_config: AugmentConfig | None = None,
     sigma: float | None = None,
+    subpixel_targets: bool = False,
     max_people: int = DEFAULT_MAX_PEOPLE,
     seed: int | None = None,
     deterministic: bool = False,
@@ -130,6 +131,8 @@ def build_dataset(
         output_stride: default augment_config.output_stride, else 4.
         augment_config: augmentation ranges (default: official ranges, ``AugmentConfig()``).
         sigma: heatmap σ (default output_size / 64).
+        subpixel_targets: Gaussians centred at the exact sub-pixel joint position
+            (``KeypointEncoder(subpixel=True)``; default: official integer pixel).
         max_people: rows of the 'keypoints' targets (30).
         seed: global seed of shuffling and augmentation; None draws one at random.
         deterministic: keep element order fixed (with `seed`: identical batches every run).
@@ -157,6 +160,7 @@ def build_dataset(
         sigma=sigma,
         max_people=max_people,
         stride=config.output_stride,
+        subpixel=subpixel_targets,
     )
     global_seed = _resolve_seed(seed)
     pipeline_id = input_context.input_pipeline_id if input_context else 0

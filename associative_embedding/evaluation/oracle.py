@@ -30,6 +30,7 @@ from scipy import ndimage
 from associative_embedding.codec.encode import (
     default_sigma,
     keypoint_output_pixels,
+    output_coordinates,
     render_heatmaps,
 )
 
@@ -72,6 +73,7 @@ def ground_truth_heatmaps(
     *,
     stride: int,
     sigma: float | None = None,
+    subpixel: bool = False,
 ) -> np.ndarray:
     """Ground-truth heatmaps, exactly the training targets of the encoder.
 
@@ -80,13 +82,15 @@ def ground_truth_heatmaps(
         output_hw: (h, w) of the output maps.
         stride: input pixels per output pixel.
         sigma: Gaussian σ in output pixels; default max(h, w) / 64 (the encoder's).
+        subpixel: Gaussians at the exact sub-pixel position (``KeypointEncoder(subpixel=True)``).
 
     Returns:
         (h, w, K) float32.
     """
     ix, iy, valid = _output_pixels(keypoints, output_hw, stride)
     sigma = default_sigma(tuple(output_hw)) if sigma is None else sigma
-    return render_heatmaps(ix, iy, valid, tuple(output_hw), sigma).numpy()
+    centres = output_coordinates(np.asarray(keypoints, np.float32), stride) if subpixel else None
+    return render_heatmaps(ix, iy, valid, tuple(output_hw), sigma, centres).numpy()
 
 
 def ground_truth_tags(
@@ -155,6 +159,7 @@ def apply_oracles(
     output_hw: Sequence[int],
     stride: int,
     sigma: float | None = None,
+    subpixel: bool = False,
     tag_spacing: float = DEFAULT_TAG_SPACING,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Replaces the network's maps by ground truth where an oracle asks for it.
@@ -167,6 +172,7 @@ def apply_oracles(
         output_hw: (h, w) of the maps.
         stride: input pixels per output pixel.
         sigma: heatmap σ (default: the encoder's).
+        subpixel: sub-pixel Gaussian centres (``ground_truth_heatmaps``).
         tag_spacing: tag distance between people.
 
     Returns:
@@ -179,7 +185,9 @@ def apply_oracles(
     oracles = parse_oracles(oracles)
     output_hw = tuple(int(size) for size in output_hw)
     if GT_HEATMAPS in oracles:
-        heatmaps = ground_truth_heatmaps(keypoints, output_hw, stride=stride, sigma=sigma)
+        heatmaps = ground_truth_heatmaps(
+            keypoints, output_hw, stride=stride, sigma=sigma, subpixel=subpixel
+        )
     if GT_TAGS in oracles:
         tags = ground_truth_tags(keypoints, output_hw, stride=stride, tag_spacing=tag_spacing)
     if heatmaps is None or tags is None:

@@ -196,6 +196,8 @@ class InferenceConfig:
         fusion: 'official' (tags of the scale nearest 1) or 'paper' (tags of all scales).
         oracles: subset of ``oracle.ORACLES``.
         oracle_sigma: σ of the gt_heatmaps oracle in map pixels (None: the encoder's default).
+        oracle_subpixel: gt_heatmaps oracle Gaussians at the exact sub-pixel joint position
+            (as ``KeypointEncoder(subpixel=True)``; default: the official integer pixel).
         oracle_tag_spacing: tag distance between people of the gt_tags oracle.
         decoder: keyword arguments of ``codec.group_poses`` (thresholds, refine, ...).
     """
@@ -207,6 +209,7 @@ class InferenceConfig:
     fusion: str = "official"
     oracles: frozenset[str] = frozenset()
     oracle_sigma: float | None = None
+    oracle_subpixel: bool = False
     oracle_tag_spacing: float = oracle_lib.DEFAULT_TAG_SPACING
     decoder: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -291,6 +294,7 @@ class PoseEstimator:
             output_hw=output_hw,
             stride=self.config.output_stride,
             sigma=self.config.oracle_sigma,
+            subpixel=self.config.oracle_subpixel,
             tag_spacing=self.config.oracle_tag_spacing,
         )
 

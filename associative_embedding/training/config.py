@@ -51,6 +51,9 @@ def base_config() -> ml_collections.ConfigDict:
             input_size=512,
             output_stride=4,
             sigma=0.0,  # 0 = output_size / 64 (2 at 128, official)
+            # Gaussians at the exact sub-pixel joint position (DARK) instead of the official
+            # integer pixel; pair with eval.adjust='taylor'.
+            subpixel_targets=False,
             max_people=30,
             max_rotation_degrees=30.0,
             scale_range=(0.75, 1.25),
@@ -104,6 +107,7 @@ def base_config() -> ml_collections.ConfigDict:
             tag_threshold=1.0,
             max_people=30,
             refine=True,
+            adjust="official",  # official | symmetric | taylor | none (codec.group_poses)
             gt_detection_diagnostic=True,  # also AP with GT heatmaps + predicted tags
             num_drawn_images=8,
         )
@@ -122,7 +126,9 @@ def apply_paper_recipe(config: ml_collections.ConfigDict) -> ml_collections.Conf
         num_stacks=4, widths=(256, 384, 512, 640, 768), stem_widths=(64, 128),
         feature_width=0, tag_dim=1, batch_norm=False,
     )
-    config.input.update(input_size=512, output_stride=4, sigma=0.0, max_people=30)
+    config.input.update(
+        input_size=512, output_stride=4, sigma=0.0, subpixel_targets=False, max_people=30
+    )
     config.loss.update(heatmap_weight=1.0, pull_weight=1e-3, push_weight=1e-3, push_type="exp")
     config.optimizer.update(
         learning_rate=2e-4, schedule="step", final_learning_rate=1e-5, decay_step=100_000,
@@ -132,7 +138,7 @@ def apply_paper_recipe(config: ml_collections.ConfigDict) -> ml_collections.Conf
         global_batch_size=32, num_steps=200_000, log_every=100, checkpoint_every=2000
     )
     config.eval.update(every_steps=10_000, input_size=512, max_images=500, scales=(1.0,),
-                       flip=False)
+                       flip=False, adjust="official")
     return config
 
 

@@ -64,6 +64,7 @@ def evaluate_model(trainer: PoseTrainer, step: int) -> dict[str, float]:
         tag_threshold=eval_config.tag_threshold,
         max_people=eval_config.max_people,
         refine=eval_config.refine,
+        adjust=False if eval_config.adjust == "none" else eval_config.adjust,
     )
     inference = InferenceConfig(
         input_size=eval_config.input_size,
@@ -71,6 +72,9 @@ def evaluate_model(trainer: PoseTrainer, step: int) -> dict[str, float]:
         scales=tuple(eval_config.scales),
         flip=eval_config.flip,
         fusion=eval_config.fusion,
+        # The diagnostic's ground-truth heatmaps are the training targets.
+        oracle_sigma=trainer.config.input.sigma or None,
+        oracle_subpixel=bool(trainer.config.input.subpixel_targets),
         decoder=decoder,
     )
     estimator = PoseEstimator(predictor, trainer.keypoint_info, inference)

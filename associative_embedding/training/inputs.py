@@ -163,6 +163,7 @@ def train_dataset(
         keypoint_info=keypoint_info,
         augment_config=augment_config(config),
         sigma=config.input.sigma or None,
+        subpixel_targets=bool(config.input.subpixel_targets),
         max_people=config.input.max_people,
         seed=config.train.seed if seed is None else seed,
         deterministic=bool(config.train.deterministic),

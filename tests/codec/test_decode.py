@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from associative_embedding.codec import default_grouping_order, group_poses
+from associative_embedding.codec.decode import _taylor_offsets
 from associative_embedding.data import keypoint_info
 
 COCO_K = 17
@@ -576,3 +577,39 @@ def test_unknown_adjust_mode_is_rejected():
     with pytest.raises(ValueError, match="adjust"):
         group_poses(np.zeros((4, 4, 1), np.float32), np.zeros((4, 4, 1), np.float32),
                     grouping_order=[0], adjust="sideways")
+
+
+@pytest.mark.parametrize("num_people", [1, 4, 9])
+def test_taylor_adjust_recovers_sub_pixel_gaussian_centres(num_people):
+    """Sub-pixel Gaussians decode to their exact centres (the official adjust is off by up to
+    a quarter pixel), with refine filling a weak joint the same way."""
+    rng = np.random.default_rng(num_people)
+    joints = random_people(rng, num_people, 48, 48, min_separation=8.0)
+    heatmaps, tags = render_maps(joints, np.arange(num_people) * 3.0, 48, 48, sigma=1.5)
+    poses, _ = group_poses(heatmaps, tags, adjust="taylor")
+    assert_decodes_exactly(poses, joints, tolerance=1e-3)
+    official, _ = group_poses(heatmaps, tags)
+    assert_decodes_exactly(official, joints, tolerance=0.5)
+    assert np.abs(official[match_people(official, joints)][..., :2] - 0.5
+                  - joints[..., :2]).max() > 0.1
+
+
+def test_taylor_offsets_fall_back_to_the_pixel_without_a_log_parabola():
+    """No offset at the map border, next to a zero value or on a flat axis; at most half a
+    pixel otherwise; exact for a sampled Gaussian."""
+    heatmaps = np.zeros((7, 7, 5), np.float32)
+    heatmaps[0, 3, 0], heatmaps[1, 3, 0] = 1.0, 0.5  # row 0: border on y
+    heatmaps[3, 3, 1] = 1.0  # zero neighbours: no log
+    heatmaps[3, 2:5, 2] = 0.8  # flat along x: second derivative 0
+    heatmaps[3, 2:5, 3] = [1e-6, 1.0, 0.99]  # the parabola's vertex is beyond half a pixel
+    heatmaps[3, 2:5, 4] = np.exp(-((np.arange(2, 5) - 3.3) ** 2) / 2.0)
+    ys = np.array([0, 3, 3, 3, 3])
+    xs = np.array([3, 3, 3, 3, 3])
+    joints = np.arange(5)
+    along_y = _taylor_offsets(heatmaps, ys, xs, joints, axis=0)
+    along_x = _taylor_offsets(heatmaps, ys, xs, joints, axis=1)
+    assert along_y[0] == 0.0 and along_x[0] == 0.0
+    assert along_x[1] == 0.0 and along_y[1] == 0.0
+    assert along_x[2] == 0.0
+    assert 0.0 < along_x[3] <= 0.5
+    assert along_x[4] == pytest.approx(0.3, abs=1e-5)

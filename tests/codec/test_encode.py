@@ -227,3 +227,44 @@ def test_bad_arguments():
         KeypointEncoder(64, 17, sigma=-1.0)
     with pytest.raises(ValueError):
         KeypointEncoder(64, 17, max_people=0)
+
+
+def test_subpixel_targets_centre_each_gaussian_on_the_exact_position():
+    rng = np.random.default_rng(11)
+    keypoints = random_keypoints(rng, 3, 17, 128, margin=12)
+    sigma = 1.5
+    encoder = KeypointEncoder(32, 17, sigma=sigma, stride=4, subpixel=True)
+    heatmaps = encoder.encode(keypoints)["heatmaps"].numpy()
+    official = KeypointEncoder(32, 17, sigma=sigma, stride=4).encode(keypoints)
+    radius = gaussian_window_radius(sigma)
+    centres = (keypoints[..., :2] + 0.5) / 4 - 0.5
+    rows, cols = np.mgrid[0:32, 0:32]
+    expected = np.zeros_like(heatmaps)
+    for person in range(3):
+        for joint in range(17):
+            x, y = centres[person, joint]
+            ix, iy = math.floor(x + 0.5), math.floor(y + 0.5)
+            window = (np.abs(cols - ix) <= radius) & (np.abs(rows - iy) <= radius)
+            peak = np.exp(-((cols - x) ** 2 + (rows - y) ** 2) / (2 * sigma**2)) * window
+            expected[..., joint] = np.maximum(expected[..., joint], peak)
+    np.testing.assert_allclose(heatmaps, expected, atol=1e-6)
+    # Same indices and mask as the official targets; only the heatmaps move.
+    np.testing.assert_array_equal(
+        encoder.encode(keypoints)["keypoints"].numpy(), official["keypoints"].numpy()
+    )
+    assert heatmaps.max() <= 1.0 and not np.array_equal(heatmaps, official["heatmaps"].numpy())
+    assert encoder.get_config()["subpixel"] is True
+
+
+def test_subpixel_targets_agree_eagerly_and_in_dataset_map():
+    rng = np.random.default_rng(12)
+    encoder = KeypointEncoder(32, 17, subpixel=True)
+    examples = [random_keypoints(rng, count, 17, 128) for count in (0, 2, 4)]
+    dataset = tf.data.Dataset.from_generator(
+        lambda: iter(examples), output_signature=tf.TensorSpec([None, 17, 3], tf.float32)
+    ).map(lambda keypoints: encoder.encode(keypoints)["heatmaps"])
+    for keypoints, mapped in zip(examples, dataset, strict=True):
+        # exp() in a graph may be fused differently: equal to float32 rounding, not bitwise.
+        np.testing.assert_allclose(
+            mapped.numpy(), encoder.encode(keypoints)["heatmaps"], rtol=1e-5, atol=1e-7
+        )

@@ -51,6 +51,14 @@ def test_ground_truth_heatmaps_are_the_encoder_targets():
     assert heatmaps[row, column, joint] == 1.0
 
 
+def test_subpixel_ground_truth_heatmaps_are_the_subpixel_targets():
+    rng = np.random.default_rng(1)
+    keypoints = synthetic_people(rng, 3, 256, 192)
+    heatmaps = ground_truth_heatmaps(keypoints, (48, 64), stride=4, sigma=2.0, subpixel=True)
+    encoder = KeypointEncoder((48, 64), 17, sigma=2.0, stride=4, subpixel=True)
+    np.testing.assert_array_equal(heatmaps, encoder.encode(keypoints)["heatmaps"].numpy())
+
+
 def test_ground_truth_tags_nearest_person_by_hand():
     keypoints = np.zeros((2, 2, 3), np.float32)
     keypoints[0, 0] = [4, 4, 2]  # output pixel (1, 1)
