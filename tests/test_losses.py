@@ -73,7 +73,7 @@ def numpy_grouping_loss(tags, people_per_image, push_type="exp"):
     return push, pull
 
 
-def numpy_heatmap_loss(pred, target, mask):
+def numpy_heatmap_loss(pred, target, mask, foreground_weight=0.0):
     pred, target, mask = (np.asarray(a, np.float64) for a in (pred, target, mask))
     batch, height, width, num_joints = pred.shape
     result = np.zeros(batch)
@@ -82,7 +82,8 @@ def numpy_heatmap_loss(pred, target, mask):
         for i in range(height):
             for j in range(width):
                 for k in range(num_joints):
-                    total += mask[b, i, j] * (pred[b, i, j, k] - target[b, i, j, k]) ** 2
+                    weight = 1.0 + foreground_weight * target[b, i, j, k]
+                    total += weight * mask[b, i, j] * (pred[b, i, j, k] - target[b, i, j, k]) ** 2
         result[b] = total / (height * width * num_joints)
     return result
 
@@ -510,6 +511,24 @@ def test_heatmap_loss_with_mask_matches_numpy():
     )
 
 
+def test_foreground_weighted_heatmap_loss_matches_numpy():
+    rng = np.random.default_rng(71)
+    pred = rng.random((2, 5, 6, 3)).astype(np.float32)
+    target = rng.random((2, 5, 6, 3)).astype(np.float32)
+    mask = (rng.random((2, 5, 6)) < 0.7).astype(np.float32)
+    weighted = losses.heatmap_loss(pred, target, mask, foreground_weight=9.0)
+    assert_close(weighted, numpy_heatmap_loss(pred, target, mask, foreground_weight=9.0))
+    # A pixel on a peak (target 1) counts 1 + w times a background pixel with the same error.
+    one_pixel = np.zeros((1, 2, 1, 1), np.float32)
+    peak = one_pixel.copy()
+    peak[0, 0, 0, 0] = 1.0
+    error = np.full_like(one_pixel, 0.5)
+    on_peak = losses.heatmap_loss(peak + 0.5, peak, np.ones((1, 2, 1)), foreground_weight=9.0)
+    off_peak = losses.heatmap_loss(error, one_pixel, np.ones((1, 2, 1)), foreground_weight=9.0)
+    np.testing.assert_allclose(off_peak.numpy(), [0.25], rtol=1e-6)
+    np.testing.assert_allclose(on_peak.numpy(), [(10.0 * 0.25 + 0.25) / 2], rtol=1e-6)
+
+
 # ---------------------------------------------------------------------------------------------
 # total_loss.
 # ---------------------------------------------------------------------------------------------
@@ -529,7 +548,8 @@ def _total_case(seed, stacks=3, tag_dim=2, num_joints=4, height=6, width=7, batc
     return outputs.astype(np.float32), targets, people
 
 
-def _numpy_total(outputs, targets, people, num_joints, tag_dim, weights, push_type):
+def _numpy_total(outputs, targets, people, num_joints, tag_dim, weights, push_type,
+                 foreground_weight=0.0):
     batch, stacks = outputs.shape[:2]
     parts = {name: np.zeros((batch, stacks)) for name in ("heatmap", "pull", "push")}
     for s in range(stacks):
@@ -539,19 +559,22 @@ def _numpy_total(outputs, targets, people, num_joints, tag_dim, weights, push_ty
         for k in range(num_joints):
             for d in range(tag_dim):
                 tags[..., k, d] = stack[..., num_joints + k * tag_dim + d]  # joint-major layout
-        parts["heatmap"][:, s] = numpy_heatmap_loss(heatmaps, targets["heatmaps"], targets["mask"])
+        parts["heatmap"][:, s] = numpy_heatmap_loss(
+            heatmaps, targets["heatmaps"], targets["mask"], foreground_weight
+        )
         parts["push"][:, s], parts["pull"][:, s] = numpy_grouping_loss(tags, people, push_type)
     per_example_parts = {name: value.mean(axis=1) for name, value in parts.items()}
     per_example = sum(weights[name] * per_example_parts[name] for name in per_example_parts)
     return per_example, per_example_parts
 
 
-@pytest.mark.parametrize("push_type", PUSH_TYPES)
-def test_total_loss_matches_numpy(push_type):
+@pytest.mark.parametrize("push_type,foreground_weight", [("exp", 0.0), ("hinge", 0.0),
+                                                          ("hinge", 5.0)])
+def test_total_loss_matches_numpy(push_type, foreground_weight):
     outputs, targets, people = _total_case(80)
     weights = {"heatmap": 0.7, "pull": 0.2, "push": 0.9}
     expected_per_example, expected_parts = _numpy_total(
-        outputs, targets, people, 4, 2, weights, push_type
+        outputs, targets, people, 4, 2, weights, push_type, foreground_weight
     )
     kwargs = dict(
         num_joints=4,
@@ -560,6 +583,7 @@ def test_total_loss_matches_numpy(push_type):
         pull_weight=weights["pull"],
         push_weight=weights["push"],
         push_type=push_type,
+        heatmap_foreground_weight=foreground_weight,
     )
     loss, parts = losses.total_loss(outputs, targets, **kwargs)
     assert loss.shape == () and set(parts) == {"heatmap", "pull", "push"}

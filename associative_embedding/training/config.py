@@ -65,7 +65,14 @@ def base_config() -> ml_collections.ConfigDict:
     )
 
     config.loss = ml_collections.ConfigDict(
-        dict(heatmap_weight=1.0, pull_weight=1e-3, push_weight=1e-3, push_type="exp")
+        dict(
+            heatmap_weight=1.0,
+            pull_weight=1e-3,
+            push_weight=1e-3,
+            push_type="exp",
+            # 0 = official plain MSE; w > 0 weights each pixel by 1 + w * target.
+            heatmap_foreground_weight=0.0,
+        )
     )
 
     config.optimizer = ml_collections.ConfigDict(
@@ -129,7 +136,10 @@ def apply_paper_recipe(config: ml_collections.ConfigDict) -> ml_collections.Conf
     config.input.update(
         input_size=512, output_stride=4, sigma=0.0, subpixel_targets=False, max_people=30
     )
-    config.loss.update(heatmap_weight=1.0, pull_weight=1e-3, push_weight=1e-3, push_type="exp")
+    config.loss.update(
+        heatmap_weight=1.0, pull_weight=1e-3, push_weight=1e-3, push_type="exp",
+        heatmap_foreground_weight=0.0,
+    )
     config.optimizer.update(
         learning_rate=2e-4, schedule="step", final_learning_rate=1e-5, decay_step=100_000,
         warmup_steps=0, clipnorm=0.0,

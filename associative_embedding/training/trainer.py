@@ -218,6 +218,7 @@ class PoseTrainer:
             pull_weight=loss_config.pull_weight,
             push_weight=loss_config.push_weight,
             push_type=loss_config.push_type,
+            heatmap_foreground_weight=loss_config.heatmap_foreground_weight,
         )
 
     def train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
