@@ -104,6 +104,11 @@ class Predictor:
         )
 
 
+def _as_int(value: Any) -> int:
+    """An int from a Python number or a restored tf.Variable / tensor."""
+    return int(value.numpy()) if hasattr(value, "numpy") else int(value)
+
+
 def _single_output(outputs: Mapping[str, Any], source: str) -> Any:
     if len(outputs) == 1:
         return next(iter(outputs.values()))
@@ -149,7 +154,16 @@ def load_predictor(path: str | os.PathLike) -> Predictor:
         return Predictor(call, input_multiple=multiple, source=path)
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
         loaded = tf.saved_model.load(path)
-        multiple = int(getattr(loaded, "input_multiple", DEFAULT_INPUT_MULTIPLE))
+        if hasattr(loaded, "network") and hasattr(loaded, "export_format"):
+            # Our export (export/saved_model.py): its float network function, not the uint8
+            # serving signature, so that evaluation sees exactly the preprocessed input.
+            # The lambda keeps `loaded` (which owns the variables) alive.
+            return Predictor(
+                lambda images: loaded.network(images),
+                input_multiple=int(loaded.input_multiple.numpy()),
+                source=path,
+            )
+        multiple = _as_int(getattr(loaded, "input_multiple", DEFAULT_INPUT_MULTIPLE))
         signature = getattr(loaded, "signatures", {}).get("serving_default")
         if signature is not None:
             names = list(signature.structured_input_signature[1])
@@ -268,6 +282,25 @@ class PoseEstimator:
 
     __call__ = estimate
 
+    def estimate_image(self, image: np.ndarray) -> dict[str, np.ndarray]:
+        """Poses of a decoded image (no record, so no oracle): same output as ``estimate``.
+
+        Args:
+            image: (H, W, 3) uint8 RGB (or float32 in [0, 1]).
+
+        Raises:
+            ValueError: when the configuration uses an oracle (they need ground truth).
+        """
+        if self.config.oracles:
+            raise ValueError("oracles need a record with ground truth: use estimate(record).")
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"image must be (H, W, 3) RGB, got shape {image.shape}.")
+        heatmaps, tags, input_from_image = self.image_maps(image)
+        poses, scores = group_poses(heatmaps, tags, **self._decoder_kwargs)
+        poses = poses_to_image(poses, input_from_image, self.config.output_stride)
+        return {"poses": poses, "scores": scores}
+
     def _oracle_maps(self, record: PoseRecord) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Both oracles: the maps of the scale-1 input geometry, no image needed."""
         stride = self.config.output_stride
@@ -299,7 +332,6 @@ class PoseEstimator:
         )
 
     def _network_maps(self, record: PoseRecord) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        config = self.config
         source = record.file_name or f"image {record.image_id}"
         image = image_io.decode_image(record.read_image_bytes(), source=source)
         if image.shape[:2] != (record.height, record.width):
@@ -307,7 +339,23 @@ class PoseEstimator:
                 f"image {record.image_id}: {source} is {image.shape[0]}x{image.shape[1]}, "
                 f"annotated as {record.height}x{record.width}."
             )
-        base_size = config.input_size or max(record.height, record.width)
+        return self.image_maps(image, record)
+
+    def image_maps(
+        self, image: np.ndarray, record: PoseRecord | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Network maps of one decoded image, fused over flip and scales.
+
+        Args:
+            image: (H, W, 3) uint8 RGB (or float32 in [0, 1]).
+            record: the image's ground truth, needed only by the oracles (None: no oracle).
+
+        Returns:
+            heatmaps (h, w, K), tags (h, w, K, D') on the grid of the largest scale, and that
+            scale's (3, 3) ``input_from_image`` affine.
+        """
+        config = self.config
+        base_size = config.input_size or max(image.shape[0], image.shape[1])
         num_joints = self.keypoint_info.num_joints
         heatmaps, tags, flipped_heatmaps, flipped_tags = [], [], [], []
         input_from_images, maps_from_images = [], []
@@ -347,13 +395,14 @@ class PoseEstimator:
             maps_from_image=maps_from_images,
             reference_index=reference,
         )
-        fused_heatmaps, fused_tags = self._apply_oracles(
-            fused_heatmaps,
-            fused_tags,
-            record,
-            input_from_images[reference],
-            fused_heatmaps.shape[:2],
-        )
+        if record is not None:
+            fused_heatmaps, fused_tags = self._apply_oracles(
+                fused_heatmaps,
+                fused_tags,
+                record,
+                input_from_images[reference],
+                fused_heatmaps.shape[:2],
+            )
         return fused_heatmaps, fused_tags, input_from_images[reference]
 
 

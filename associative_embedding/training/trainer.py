@@ -101,6 +101,40 @@ def load_trained_model(workdir: str, *, which: str = "best") -> StackedHourglass
     return model
 
 
+def load_model_from_checkpoint(
+    checkpoint: str,
+) -> tuple[StackedHourglass, ml_collections.ConfigDict]:
+    """Rebuilds the network of a training checkpoint prefix and restores its weights.
+
+    Args:
+        checkpoint: a checkpoint prefix written by the trainer, e.g. WORKDIR/checkpoints/ckpt-500
+            or WORKDIR/best/model; the work dir's config.json is found in its parent folders.
+
+    Returns:
+        (model, training config).
+
+    Raises:
+        FileNotFoundError: naming the checkpoint or the missing config.json.
+    """
+    if not tf.io.gfile.exists(checkpoint + ".index"):
+        raise FileNotFoundError(f"no checkpoint at {checkpoint} (expected {checkpoint}.index)")
+    folder = os.path.dirname(os.path.abspath(checkpoint))
+    for candidate in (folder, os.path.dirname(folder)):
+        config_path = os.path.join(candidate, CONFIG_NAME)
+        if os.path.isfile(config_path):
+            break
+    else:
+        raise FileNotFoundError(
+            f"{checkpoint}: no {CONFIG_NAME} in {folder} or its parent (not a training work dir)"
+        )
+    with open(config_path) as handle:
+        config = ml_collections.ConfigDict(json.load(handle))
+    model = build_model_from_config(config)
+    status = tf.train.Checkpoint(model=model).read(checkpoint).expect_partial()
+    status.assert_existing_objects_matched()
+    return model, config
+
+
 class NonFiniteLossError(RuntimeError):
     """Raised when a training loss becomes NaN or Inf; names the step and the loss part."""
 

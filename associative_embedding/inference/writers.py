@@ -1,0 +1,309 @@
+"""What the predict tool writes: results JSON, drawn images, an mp4 with skeletons, tag plots.
+
+Layout under the output folder (``OUTPUT_DIR``):
+
+``results.json``
+    COCO keypoint results, a flat list over all images (or video frames) of
+    ``{"file_name", "image_id" (only when the file name is a number, as COCO's
+    000000397133.jpg), "frame_id" (video), "category_id": 1, "keypoints": [x, y, score] * K,
+    "score"}``: what ``COCO.loadRes`` reads. Undetected joints are written as (0, 0, 0).
+``predictions.json``
+    One entry per processed image or frame, in order: ``{"file_name", "frame_id" (video),
+    "height", "width", "people": [{"keypoints", "score"}, ...]}``; ``people`` is ``[]`` for an
+    image without people.
+``drawings/<name>``
+    Each image with its skeletons, under its own (relative) file name; a format OpenCV cannot
+    write (e.g. GIF) gets ``.png`` appended. For a video, ``drawings/<video stem>.mp4``.
+``tag_plots/<stem>_tags.png`` and ``tag_plots/<stem>_tag_maps.png``
+    The paper's Figure 4 and Figure 7 pictures (``visualization.draw_tag_plot`` and
+    ``draw_tag_heatmaps``); for video frames the stem ends with ``_<frame_id:06d>``.
+
+All pictures are RGB uint8 arrays here, converted to BGR only when OpenCV writes them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "DRAWINGS_DIR",
+    "PREDICTIONS_FILE",
+    "RESULTS_FILE",
+    "TAG_PLOTS_DIR",
+    "ImageWriter",
+    "ResultsWriter",
+    "TagPlotWriter",
+    "VideoWriter",
+    "coco_results",
+    "image_id_from_name",
+]
+
+RESULTS_FILE = "results.json"
+PREDICTIONS_FILE = "predictions.json"
+DRAWINGS_DIR = "drawings"
+TAG_PLOTS_DIR = "tag_plots"
+PERSON_CATEGORY_ID = 1
+
+
+def image_id_from_name(name: str) -> int | None:
+    """COCO-style image id from a file name ('000000397133.jpg' -> 397133), else None."""
+    stem = os.path.splitext(os.path.basename(name))[0]
+    return int(stem) if stem.isdigit() else None
+
+
+def _round(value: float, digits: int = 3) -> float:
+    return round(float(value), digits) if math.isfinite(value) else 0.0
+
+
+def _person_entries(poses: np.ndarray, scores: np.ndarray) -> list[dict[str, Any]]:
+    """(P, K, 3) poses and (P,) scores -> [{'keypoints': [x, y, s] * K, 'score'}]."""
+    poses = np.array(poses, dtype=np.float64)  # a copy: missing joints are zeroed below
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(poses) != len(scores) or (len(poses) and (poses.ndim != 3 or poses.shape[2] != 3)):
+        raise ValueError(f"poses must be (P, K, 3) with P = {len(scores)}, got {poses.shape}.")
+    if not len(scores):
+        return []
+    # A missing joint's position is meaningless (the decoder leaves (0, 0) before mapping).
+    poses[poses[..., 2] <= 0] = 0.0
+    return [
+        {
+            "keypoints": [_round(value) for value in pose.reshape(-1)],
+            "score": _round(score, 5),
+        }
+        for pose, score in zip(poses, scores, strict=True)
+    ]
+
+
+def coco_results(
+    poses: np.ndarray,
+    scores: np.ndarray,
+    *,
+    file_name: str,
+    frame_id: int | None = None,
+    image_id: int | None = None,
+    category_id: int = PERSON_CATEGORY_ID,
+) -> list[dict[str, Any]]:
+    """COCO keypoint results of one image (see the module docstring).
+
+    Args:
+        poses: (P, K, 3) (x, y, score) in image pixels.
+        scores: (P,) person scores.
+        file_name: the image's (relative) file name, or the video's.
+        frame_id: the video frame number (None for images).
+        image_id: the COCO image id (None: ``image_id_from_name(file_name)`` for images, none
+            for video frames).
+        category_id: the COCO category (1, person).
+
+    Returns:
+        A list of P dicts (empty for an image without people).
+    """
+    if image_id is None and frame_id is None:
+        image_id = image_id_from_name(file_name)
+    header: dict[str, Any] = {"file_name": file_name}
+    if image_id is not None:
+        header["image_id"] = int(image_id)
+    if frame_id is not None:
+        header["frame_id"] = int(frame_id)
+    return [
+        {**header, "category_id": int(category_id), **entry}
+        for entry in _person_entries(poses, scores)
+    ]
+
+
+def _write_json_atomically(path: str, payload: Any) -> None:
+    """Writes JSON to a temporary file renamed over `path` (never a half-written file)."""
+    temporary = path + ".tmp"
+    with open(temporary, "w") as handle:
+        json.dump(payload, handle)
+    os.replace(temporary, path)
+
+
+class ResultsWriter:
+    """Collects per-image results and writes ``results.json`` and ``predictions.json``."""
+
+    def __init__(self, output_dir: str) -> None:
+        self.output_dir = output_dir
+        self.results: list[dict[str, Any]] = []
+        self.predictions: list[dict[str, Any]] = []
+
+    @property
+    def results_path(self) -> str:
+        return os.path.join(self.output_dir, RESULTS_FILE)
+
+    @property
+    def predictions_path(self) -> str:
+        return os.path.join(self.output_dir, PREDICTIONS_FILE)
+
+    @property
+    def num_people(self) -> int:
+        return len(self.results)
+
+    def add(
+        self,
+        poses: np.ndarray,
+        scores: np.ndarray,
+        *,
+        file_name: str,
+        image_size: tuple[int, int],
+        frame_id: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Adds one image's people.
+
+        Args:
+            poses: (P, K, 3) (x, y, score) in image pixels.
+            scores: (P,) person scores.
+            file_name: the image's relative name (or the video's).
+            image_size: (height, width).
+            frame_id: the video frame number (None for images).
+
+        Returns:
+            The image's COCO result entries.
+        """
+        entries = coco_results(poses, scores, file_name=file_name, frame_id=frame_id)
+        self.results.extend(entries)
+        prediction: dict[str, Any] = {"file_name": file_name}
+        if frame_id is not None:
+            prediction["frame_id"] = int(frame_id)
+        prediction.update(
+            height=int(image_size[0]),
+            width=int(image_size[1]),
+            people=_person_entries(poses, scores),
+        )
+        self.predictions.append(prediction)
+        return entries
+
+    def write(self) -> None:
+        """Writes both files (callable repeatedly; each call rewrites them)."""
+        os.makedirs(self.output_dir, exist_ok=True)
+        _write_json_atomically(self.results_path, self.results)
+        _write_json_atomically(self.predictions_path, self.predictions)
+
+
+def _check_not_input(output_path: str, input_path: str) -> None:
+    if input_path and os.path.exists(output_path) and os.path.samefile(output_path, input_path):
+        raise ValueError(
+            f"{output_path}: the drawing would overwrite its input image; choose another "
+            "--output_dir."
+        )
+
+
+def _write_image(path: str, picture: np.ndarray) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    if not cv2.imwrite(path, np.ascontiguousarray(picture[..., ::-1])):
+        raise OSError(f"{path}: OpenCV could not write the image.")
+
+
+class ImageWriter:
+    """Writes drawn images under ``OUTPUT_DIR/drawings`` with their input's relative name."""
+
+    def __init__(self, output_dir: str) -> None:
+        self.directory = os.path.join(output_dir, DRAWINGS_DIR)
+        self.paths: list[str] = []
+
+    def path_for(self, name: str) -> str:
+        """The drawing's path for an input's relative name ('.png' added if cv2 cannot
+        write the format)."""
+        path = os.path.join(self.directory, os.path.normpath(name))
+        if not os.path.abspath(path).startswith(os.path.abspath(self.directory) + os.sep):
+            raise ValueError(f"{name}: the name leaves the drawings folder.")
+        if not cv2.haveImageWriter(path):
+            path += ".png"
+        return path
+
+    def write(self, name: str, picture: np.ndarray, *, input_path: str = "") -> str:
+        """Writes one (H, W, 3) uint8 RGB picture; returns its path.
+
+        Raises:
+            ValueError: when the path is the input file itself.
+            OSError: when OpenCV cannot write it.
+        """
+        path = self.path_for(name)
+        _check_not_input(path, input_path)
+        _write_image(path, picture)
+        self.paths.append(path)
+        return path
+
+
+class VideoWriter:
+    """Writes drawn frames into ``OUTPUT_DIR/drawings/<stem>.mp4`` (MPEG-4 part 2, 'mp4v').
+
+    The file is opened at the first frame (its size fixes the video's); frames of another size
+    are resized to it.
+    """
+
+    def __init__(self, output_dir: str, name: str, fps: float) -> None:
+        stem = os.path.splitext(os.path.basename(name))[0]
+        self.path = os.path.join(output_dir, DRAWINGS_DIR, stem + ".mp4")
+        self.fps = float(fps)
+        self.num_frames = 0
+        self._writer: cv2.VideoWriter | None = None
+        self._size: tuple[int, int] | None = None
+
+    def write(self, picture: np.ndarray, *, input_path: str = "") -> None:
+        """Appends one (H, W, 3) uint8 RGB frame.
+
+        Raises:
+            ValueError: when the output file is the input video itself.
+            OSError: when OpenCV cannot open the output file.
+        """
+        height, width = picture.shape[:2]
+        if self._writer is None:
+            _check_not_input(self.path, input_path)
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            self._writer = cv2.VideoWriter(
+                self.path, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height)
+            )
+            if not self._writer.isOpened():
+                raise OSError(f"{self.path}: OpenCV cannot write an mp4 video here.")
+            self._size = (width, height)
+        bgr = np.ascontiguousarray(picture[..., ::-1])
+        if (width, height) != self._size:
+            bgr = cv2.resize(bgr, self._size, interpolation=cv2.INTER_AREA)
+        self._writer.write(bgr)
+        self.num_frames += 1
+
+    def close(self) -> None:
+        """Finishes the file (its index is written here)."""
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+
+class TagPlotWriter:
+    """Writes the Figure 4 / Figure 7 pictures under ``OUTPUT_DIR/tag_plots``."""
+
+    def __init__(self, output_dir: str) -> None:
+        self.directory = os.path.join(output_dir, TAG_PLOTS_DIR)
+        self.paths: list[str] = []
+
+    def write(
+        self, name: str, pictures: Sequence[tuple[str, np.ndarray]], *,
+        frame_id: int | None = None,
+    ) -> list[str]:
+        """Writes `<stem>[_<frame_id>]_<suffix>.png` for each (suffix, RGB picture).
+
+        Args:
+            name: the image's relative name (or the video's).
+            pictures: (suffix, (H, W, 3) uint8 RGB picture) pairs, e.g. ('tags', plot).
+            frame_id: the video frame number (None for images).
+
+        Returns:
+            The written paths.
+        """
+        stem = os.path.splitext(os.path.normpath(name))[0]
+        if frame_id is not None:
+            stem = f"{stem}_{int(frame_id):06d}"
+        written = []
+        for suffix, picture in pictures:
+            path = os.path.join(self.directory, f"{stem}_{suffix}.png")
+            _write_image(path, picture)
+            written.append(path)
+        self.paths.extend(written)
+        return written

@@ -1,0 +1,195 @@
+"""Runs a pose model on photos, a folder, a glob, a video or a webcam; writes JSON and drawings.
+
+Examples:
+    # A folder of photos with a training run's best checkpoint (non-images are skipped).
+    python tools/predict.py --input=photos/ --checkpoint=runs/coco --output_dir=out
+
+    # A video with an exported SavedModel, flip test and two scales: out/drawings/clip.mp4.
+    python tools/predict.py --input=clip.mp4 --saved_model=export/1 --flip --scales=1,0.5 \\
+        --output_dir=out
+
+    # A glob, a .keras file, and the paper's tag plots (Figures 4 and 7) for every image.
+    python tools/predict.py --input='data/**/*.jpg' --checkpoint=model.keras --tag_plot \\
+        --output_dir=out
+
+    # The first webcam until Ctrl-C (or --max_frames).
+    python tools/predict.py --input=0 --checkpoint=model.keras --output_dir=out
+
+Writes under --output_dir (see associative_embedding/inference/writers.py):
+    results.json       COCO keypoint results ([] when nobody is found; frame_id for video),
+    predictions.json   one entry per image / frame with its people ([] for no person),
+    drawings/          the images with skeletons under their own names, or <video>.mp4,
+    tag_plots/         with --tag_plot: <name>_tags.png (tag per joint and person) and
+                       <name>_tag_maps.png (each joint's tag map over the image).
+The work is done by ``associative_embedding.inference``; this file only parses flags.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import zipfile
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # noqa: E402
+
+from associative_embedding.data.keypoint_info import get_keypoint_info  # noqa: E402
+
+# OpenCV only: input errors are reported before TensorFlow is imported (main imports it).
+from associative_embedding.inference import sources  # noqa: E402
+
+_INPUT = flags.DEFINE_string(
+    "input", None,
+    "An image file, a folder of images, a glob pattern (quote it), a video file "
+    f"({', '.join(sorted(sources.VIDEO_EXTENSIONS))}) or a webcam index (0, 1, ...).",
+)
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint", None, "A tools/train.py work dir (its best checkpoint) or a '.keras' file."
+)
+_SAVED_MODEL = flags.DEFINE_string(
+    "saved_model", None, "A SavedModel directory (e.g. tools/export.py's EXPORT_DIR/1)."
+)
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where the JSON and drawings go.")
+_DATASET = flags.DEFINE_enum(
+    "dataset", "auto", ["auto", "coco", "crowdpose", "mpii"],
+    "Keypoint metadata (skeleton, joint names, flip index, grouping order); auto: from the "
+    "model's joint count.",
+)
+_INPUT_SIZE = flags.DEFINE_integer(
+    "input_size", 512, "Long side of the scale-1 network input; 0 keeps the original size."
+)
+_SCALES = flags.DEFINE_list("scales", ["1"], "Input scale factors, e.g. 2,1,0.5.")
+_FLIP = flags.DEFINE_bool("flip", False, "Flip test: add the mirrored image.")
+_FUSION = flags.DEFINE_enum(
+    "fusion", "official", ["official", "paper"],
+    "Multi-scale tags: official (scale nearest 1) or paper (all scales concatenated).",
+)
+_SCORE_THRESHOLD = flags.DEFINE_float(
+    "score_threshold", 0.1, "Drawing: joints scoring below this are not drawn (JSON keeps all)."
+)
+_PERSON_THRESHOLD = flags.DEFINE_float(
+    "person_threshold", 0.0, "Drawing: people scoring below this are not drawn (JSON keeps all)."
+)
+_MAX_PEOPLE = flags.DEFINE_integer("max_people", 30, "Decoder: people per image.")
+_DETECTION_THRESHOLD = flags.DEFINE_float("detection_threshold", 0.1, "Decoder: min joint score.")
+_TAG_THRESHOLD = flags.DEFINE_float("tag_threshold", 1.0, "Decoder: max tag distance.")
+_ADJUST = flags.DEFINE_enum(
+    "adjust", "official", ["official", "symmetric", "taylor", "none"],
+    "Decoder sub-pixel adjustment (see codec.group_poses).",
+)
+_REFINE = flags.DEFINE_bool("refine", True, "Decoder: fill missing joints.")
+_TAG_PLOT = flags.DEFINE_bool(
+    "tag_plot", False, "Also save the tag plot PNGs (paper Figures 4 and 7) per image / frame."
+)
+_DRAW = flags.DEFINE_bool("draw", True, "Write drawn images (or the mp4 of a video).")
+_MAX_FRAMES = flags.DEFINE_integer(
+    "max_frames", 0, "Process at most this many images or video frames (0: all)."
+)
+_PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.")
+
+
+def _model_path() -> str:
+    """The model to load, checked against the flag that named it."""
+    if bool(_CHECKPOINT.value) == bool(_SAVED_MODEL.value):
+        raise app.UsageError("give exactly one of --checkpoint and --saved_model.")
+    if _SAVED_MODEL.value:
+        path = _SAVED_MODEL.value
+        if not os.path.exists(path):
+            raise app.UsageError(f"--saved_model not found: {path}")
+        if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+            raise app.UsageError(f"--saved_model {path}: not a SavedModel (no saved_model.pb).")
+        return path
+    path = _CHECKPOINT.value
+    if not os.path.exists(path):
+        raise app.UsageError(f"--checkpoint not found: {path}")
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise app.UsageError(f"--checkpoint {path} is a SavedModel; pass it as --saved_model.")
+    is_keras_file = os.path.isfile(path) and path.endswith(".keras")
+    is_workdir = os.path.isfile(os.path.join(path, "config.json"))
+    if not (is_keras_file or is_workdir):
+        raise app.UsageError(
+            f"--checkpoint {path}: neither a '.keras' file nor a tools/train.py work dir "
+            "(no config.json)."
+        )
+    if is_keras_file and not zipfile.is_zipfile(path):
+        raise app.UsageError(f"--checkpoint {path}: not a valid '.keras' file (not a zip archive).")
+    return path
+
+
+def _inference_config() -> Any:
+    """The test-time settings (an ``InferenceConfig``) from the flags."""
+    from associative_embedding.evaluation import predictor as predictor_lib
+
+    try:
+        return predictor_lib.InferenceConfig(
+            input_size=_INPUT_SIZE.value,
+            scales=predictor_lib.parse_scales(_SCALES.value),
+            flip=_FLIP.value,
+            fusion=_FUSION.value,
+            decoder={
+                "detection_threshold": _DETECTION_THRESHOLD.value,
+                "tag_threshold": _TAG_THRESHOLD.value,
+                "max_people": _MAX_PEOPLE.value,
+                "adjust": False if _ADJUST.value == "none" else _ADJUST.value,
+                "refine": _REFINE.value,
+            },
+        )
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if _MAX_PEOPLE.value < 1:
+        raise app.UsageError(f"--max_people must be >= 1, got {_MAX_PEOPLE.value}.")
+    if os.path.isfile(_OUTPUT_DIR.value):
+        raise app.UsageError(f"--output_dir {_OUTPUT_DIR.value} is a file.")
+    model_path = _model_path()
+    # Input first: a wrong path fails at once, before TensorFlow and the model are loaded.
+    try:
+        source = sources.open_source(_INPUT.value, max_frames=_MAX_FRAMES.value)
+    except (FileNotFoundError, ValueError) as error:
+        raise app.UsageError(f"--input: {error}") from None
+
+    from associative_embedding.evaluation import predictor as predictor_lib
+    from associative_embedding.inference import estimator as estimator_lib
+    from associative_embedding.inference import runner
+
+    config = _inference_config()
+    try:
+        predictor = predictor_lib.load_predictor(model_path)
+        keypoint_info = None if _DATASET.value == "auto" else get_keypoint_info(_DATASET.value)
+        layout = estimator_lib.infer_layout(predictor, keypoint_info)
+    except (FileNotFoundError, ValueError) as error:
+        source.close()
+        raise app.UsageError(str(error)) from None
+    config.output_stride = layout.output_stride
+    estimator = estimator_lib.ImagePoseEstimator(predictor, layout.keypoint_info, config)
+    options = runner.PredictOptions(
+        score_threshold=_SCORE_THRESHOLD.value,
+        person_threshold=_PERSON_THRESHOLD.value,
+        draw=_DRAW.value,
+        tag_plot=_TAG_PLOT.value,
+        progress=_PROGRESS.value,
+    )
+    try:
+        summary = runner.run_prediction(source, estimator, _OUTPUT_DIR.value, options)
+    except (sources.SourceError, OSError) as error:
+        # An input that stops yielding frames, or an output that cannot be written: the
+        # message names the file; what was done so far is already written.
+        print(f"Error: {error}", file=sys.stderr)
+        return 1
+    print(runner.describe(summary, source))
+    if summary.num_frames == 0:
+        print("No image could be read.", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["input", "output_dir"])
+    app.run(main)
