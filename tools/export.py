@@ -1,0 +1,156 @@
+"""Exports a trained model as a TF Serving SavedModel (and optionally TFLite).
+
+Usage:
+    python tools/export.py --workdir=runs/synthetic_pose --export_dir=exports/synthetic_pose
+    python tools/export.py --checkpoint=runs/coco/checkpoints/ckpt-200000 \
+        --export_dir=exports/coco --version=2 --flip --tflite
+    python tools/export.py --checkpoint=model.keras --dataset=coco --export_dir=exports/m
+
+Writes EXPORT_DIR/<version>/ with the signatures serving_default (uint8 images -> heatmaps and
+tags), serve_bytes (encoded images -> the same) and predict_poses (uint8 image -> poses in image
+pixels, decoded inside the graph), plus EXPORT_DIR/<version>/assets.extra/export_config.json; with
+--tflite also EXPORT_DIR/model_<S>.tflite (the network alone, fixed S x S input). Check with
+`saved_model_cli show --dir EXPORT_DIR/1 --all`. Defaults (input size, adjust, thresholds) come
+from the work dir's config.json when there is one. The logic is associative_embedding.export.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # noqa: E402
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "A tools/train.py work dir: its best checkpoint.")
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint", None,
+    "Instead of --workdir: a training checkpoint prefix (WORKDIR/checkpoints/ckpt-N) or a "
+    "'.keras' model file.",
+)
+_EXPORT_DIR = flags.DEFINE_string("export_dir", None, "TF Serving base path; <version>/ goes in.")
+_VERSION = flags.DEFINE_integer("version", 1, "Version sub-directory (positive integer).")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing version directory.")
+_DATASET = flags.DEFINE_enum(
+    "dataset", "auto", ["auto", "coco", "crowdpose", "mpii"],
+    "Keypoint metadata; auto: the training config's, else from the joint count.",
+)
+_INPUT_SIZE = flags.DEFINE_integer(
+    "input_size", -1, "predict_poses: long side of the network input (-1: the training "
+    "config's eval.input_size, else 512; 0 keeps the image size)."
+)
+_FLIP = flags.DEFINE_bool("flip", False, "Fuse the mirrored image (all signatures).")
+_DETECTION_THRESHOLD = flags.DEFINE_float("detection_threshold", None, "Decoder: min joint score.")
+_TAG_THRESHOLD = flags.DEFINE_float("tag_threshold", None, "Decoder: max tag distance.")
+_MAX_PEOPLE = flags.DEFINE_integer("max_people", None, "Decoder: people per image.")
+_ADJUST = flags.DEFINE_enum(
+    "adjust", None, ["official", "symmetric", "taylor", "none"],
+    "Decoder sub-pixel adjustment (default: the training config's eval.adjust, else official).",
+)
+_REFINE = flags.DEFINE_bool("refine", None, "Decoder: fill missing joints (default on).")
+_TFLITE = flags.DEFINE_bool("tflite", False, "Also write EXPORT_DIR/model_<S>.tflite.")
+_TFLITE_INPUT_SIZE = flags.DEFINE_integer(
+    "tflite_input_size", 0, "TFLite input side (multiple of 64; 0: the predict_poses input size)."
+)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if bool(_WORKDIR.value) == bool(_CHECKPOINT.value):
+        raise app.UsageError("give exactly one of --workdir and --checkpoint.")
+    if not _EXPORT_DIR.value:
+        raise app.UsageError("--export_dir is required.")
+
+    from associative_embedding.data.keypoint_info import (
+        get_keypoint_info,
+        keypoint_info_for_num_joints,
+    )
+    from associative_embedding.export import saved_model
+
+    model, training_config = _load_model()
+    if _DATASET.value != "auto":
+        keypoint_info = get_keypoint_info(_DATASET.value)
+    elif training_config is not None:
+        keypoint_info = get_keypoint_info(training_config["dataset"]["keypoints"])
+    else:
+        num_joints = int(model.num_joints) if hasattr(model, "num_joints") else None
+        if num_joints is None:
+            raise app.UsageError("cannot tell the dataset of this model: pass --dataset.")
+        keypoint_info = keypoint_info_for_num_joints(num_joints)
+
+    eval_config = (training_config or {}).get("eval", {})
+    input_size = _INPUT_SIZE.value
+    if input_size < 0:
+        input_size = int(eval_config.get("input_size", 512))
+    decoder = {
+        "detection_threshold": eval_config.get("detection_threshold", 0.1),
+        "tag_threshold": eval_config.get("tag_threshold", 1.0),
+        "max_people": eval_config.get("max_people", 30),
+        "refine": eval_config.get("refine", True),
+        "adjust": eval_config.get("adjust", "official"),
+    }
+    overrides = {
+        "detection_threshold": _DETECTION_THRESHOLD.value,
+        "tag_threshold": _TAG_THRESHOLD.value,
+        "max_people": _MAX_PEOPLE.value,
+        "refine": _REFINE.value,
+        "adjust": _ADJUST.value,
+    }
+    decoder.update({key: value for key, value in overrides.items() if value is not None})
+    if decoder["adjust"] == "none":
+        decoder["adjust"] = False
+    config = saved_model.ExportConfig(input_size=input_size, flip=_FLIP.value, decoder=decoder)
+    try:
+        version_dir = saved_model.export_saved_model(
+            model,
+            keypoint_info,
+            _EXPORT_DIR.value,
+            version=_VERSION.value,
+            config=config,
+            model_config=training_config,
+            overwrite=_OVERWRITE.value,
+        )
+    except FileExistsError as error:
+        raise app.UsageError(str(error)) from error
+    print(f"SavedModel: {version_dir} (signatures: {', '.join(saved_model.SIGNATURES)})")
+    if _TFLITE.value:
+        size = _TFLITE_INPUT_SIZE.value or input_size or 512
+        path = os.path.join(_EXPORT_DIR.value, f"model_{size}.tflite")
+        saved_model.export_tflite(model, path, size)
+        print(f"TFLite: {path} (input (1, {size}, {size}, 3) float32 in [0, 1])")
+
+
+def _load_model():
+    """(model, training config dict or None) from --workdir or --checkpoint."""
+    from associative_embedding.training import trainer
+
+    if _WORKDIR.value:
+        try:
+            model = trainer.load_trained_model(_WORKDIR.value, which="best")
+        except FileNotFoundError as error:
+            raise app.UsageError(str(error)) from error
+        with open(os.path.join(_WORKDIR.value, trainer.CONFIG_NAME)) as handle:
+            return model, json.load(handle)
+    path = _CHECKPOINT.value
+    if path.endswith(".keras"):
+        if not os.path.isfile(path):
+            raise app.UsageError(f"model file not found: {path}")
+        import keras
+
+        import associative_embedding.modeling.hourglass  # noqa: F401  (registers the layers)
+
+        return keras.saving.load_model(path, compile=False, safe_mode=True), None
+    try:
+        model, config = trainer.load_model_from_checkpoint(path)
+    except FileNotFoundError as error:
+        raise app.UsageError(str(error)) from error
+    return model, config.to_dict()
+
+
+if __name__ == "__main__":
+    flags.mark_flag_as_required("export_dir")
+    app.run(main)
