@@ -26,6 +26,7 @@ The work is done by ``associative_embedding.inference``; this file only parses f
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import zipfile
@@ -47,7 +48,9 @@ _INPUT = flags.DEFINE_string(
     f"({', '.join(sorted(sources.VIDEO_EXTENSIONS))}) or a webcam index (0, 1, ...).",
 )
 _CHECKPOINT = flags.DEFINE_string(
-    "checkpoint", None, "A tools/train.py work dir (its best checkpoint) or a '.keras' file."
+    "checkpoint", None,
+    "A tools/train.py work dir (its best checkpoint), a training checkpoint prefix "
+    "(WORKDIR/checkpoints/ckpt-N) or a '.keras' file.",
 )
 _SAVED_MODEL = flags.DEFINE_string(
     "saved_model", None, "A SavedModel directory (e.g. tools/export.py's EXPORT_DIR/1)."
@@ -59,7 +62,9 @@ _DATASET = flags.DEFINE_enum(
     "model's joint count.",
 )
 _INPUT_SIZE = flags.DEFINE_integer(
-    "input_size", 512, "Long side of the scale-1 network input; 0 keeps the original size."
+    "input_size", None,
+    "Long side of the scale-1 network input; 0 keeps the original size (default: the training "
+    "run's eval.input_size for a work dir or checkpoint, else 512).",
 )
 _SCALES = flags.DEFINE_list("scales", ["1"], "Input scale factors, e.g. 2,1,0.5.")
 _FLIP = flags.DEFINE_bool("flip", False, "Flip test: add the mirrored image.")
@@ -77,8 +82,9 @@ _MAX_PEOPLE = flags.DEFINE_integer("max_people", 30, "Decoder: people per image.
 _DETECTION_THRESHOLD = flags.DEFINE_float("detection_threshold", 0.1, "Decoder: min joint score.")
 _TAG_THRESHOLD = flags.DEFINE_float("tag_threshold", 1.0, "Decoder: max tag distance.")
 _ADJUST = flags.DEFINE_enum(
-    "adjust", "official", ["official", "symmetric", "taylor", "none"],
-    "Decoder sub-pixel adjustment (see codec.group_poses).",
+    "adjust", None, ["official", "symmetric", "taylor", "none"],
+    "Decoder sub-pixel adjustment (see codec.group_poses; default: the training run's "
+    "eval.adjust for a work dir or checkpoint, else official).",
 )
 _REFINE = flags.DEFINE_bool("refine", True, "Decoder: fill missing joints.")
 _TAG_PLOT = flags.DEFINE_bool(
@@ -103,29 +109,49 @@ def _model_path() -> str:
             raise app.UsageError(f"--saved_model {path}: not a SavedModel (no saved_model.pb).")
         return path
     path = _CHECKPOINT.value
-    if not os.path.exists(path):
+    if not os.path.exists(path) and not _is_checkpoint_prefix(path):
         raise app.UsageError(f"--checkpoint not found: {path}")
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         raise app.UsageError(f"--checkpoint {path} is a SavedModel; pass it as --saved_model.")
     is_keras_file = os.path.isfile(path) and path.endswith(".keras")
     is_workdir = os.path.isfile(os.path.join(path, "config.json"))
-    if not (is_keras_file or is_workdir):
+    if not (is_keras_file or is_workdir or _is_checkpoint_prefix(path)):
         raise app.UsageError(
-            f"--checkpoint {path}: neither a '.keras' file nor a tools/train.py work dir "
-            "(no config.json)."
+            f"--checkpoint {path}: neither a '.keras' file, a tools/train.py work dir "
+            "(no config.json) nor a checkpoint prefix (no .index file)."
         )
     if is_keras_file and not zipfile.is_zipfile(path):
         raise app.UsageError(f"--checkpoint {path}: not a valid '.keras' file (not a zip archive).")
     return path
 
 
-def _inference_config() -> Any:
+def _is_checkpoint_prefix(path: str) -> bool:
+    return os.path.isfile(path + ".index")
+
+
+def _training_eval_settings(model_path: str) -> dict[str, Any]:
+    """The training run's `eval` settings when the model is a work dir or checkpoint prefix."""
+    folder = model_path if os.path.isdir(model_path) else os.path.dirname(model_path)
+    for candidate in (folder, os.path.dirname(folder)):
+        config_path = os.path.join(candidate, "config.json")
+        if os.path.isfile(config_path):
+            with open(config_path) as handle:
+                return json.load(handle).get("eval", {})
+    return {}
+
+
+def _inference_config(model_path: str) -> Any:
     """The test-time settings (an ``InferenceConfig``) from the flags."""
     from associative_embedding.evaluation import predictor as predictor_lib
 
+    trained = _training_eval_settings(model_path) if _CHECKPOINT.value else {}
+    input_size = _INPUT_SIZE.value
+    if input_size is None:
+        input_size = int(trained.get("input_size", 512))
+    adjust = _ADJUST.value or trained.get("adjust", "official")
     try:
         return predictor_lib.InferenceConfig(
-            input_size=_INPUT_SIZE.value,
+            input_size=input_size,
             scales=predictor_lib.parse_scales(_SCALES.value),
             flip=_FLIP.value,
             fusion=_FUSION.value,
@@ -133,7 +159,7 @@ def _inference_config() -> Any:
                 "detection_threshold": _DETECTION_THRESHOLD.value,
                 "tag_threshold": _TAG_THRESHOLD.value,
                 "max_people": _MAX_PEOPLE.value,
-                "adjust": False if _ADJUST.value == "none" else _ADJUST.value,
+                "adjust": False if adjust == "none" else adjust,
                 "refine": _REFINE.value,
             },
         )
@@ -159,7 +185,7 @@ def main(argv: list[str]) -> int:
     from associative_embedding.inference import estimator as estimator_lib
     from associative_embedding.inference import runner
 
-    config = _inference_config()
+    config = _inference_config(model_path)
     try:
         predictor = predictor_lib.load_predictor(model_path)
         keypoint_info = None if _DATASET.value == "auto" else get_keypoint_info(_DATASET.value)

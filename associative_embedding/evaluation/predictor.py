@@ -125,8 +125,8 @@ def load_predictor(path: str | os.PathLike) -> Predictor:
 
     Args:
         path: a Keras ``.keras`` file (loaded with ``safe_mode=True``, ``compile=False``), a
-            TensorFlow SavedModel directory, or a ``tools/train.py`` work dir (its config.json
-            and best checkpoint).
+            TensorFlow SavedModel directory, a ``tools/train.py`` work dir (its config.json
+            and best checkpoint) or a training checkpoint prefix (WORKDIR/checkpoints/ckpt-N).
 
     Returns:
         A ``Predictor``.
@@ -136,6 +136,16 @@ def load_predictor(path: str | os.PathLike) -> Predictor:
         ValueError: when the path is neither format.
     """
     path = os.fspath(path)
+    if os.path.isfile(path + ".index") and not os.path.isdir(path):
+        from associative_embedding.training.trainer import load_model_from_checkpoint
+
+        model, _ = load_model_from_checkpoint(path)
+        call = tf.function(
+            lambda images: model(images, training=False),
+            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
+            reduce_retracing=True,
+        )
+        return Predictor(call, input_multiple=model.input_multiple, source=path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"model not found: {path}")
     if path.endswith(".keras") and os.path.isfile(path):

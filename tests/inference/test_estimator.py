@@ -191,3 +191,15 @@ def test_infer_layout_errors(tiny_model_path):
         infer_layout(fake_predictor(35), COCO)
     layout = infer_layout(predictor_lib.load_predictor(tiny_model_path))
     assert (layout.num_joints, layout.tag_dim, layout.output_stride) == (17, 1, 4)
+
+
+def test_a_checkpoint_prefix_loads_like_its_work_dir(tiny_workdir):
+    """load_predictor accepts WORKDIR/best/model (config.json found in the parent folder)."""
+    from_workdir = predictor_lib.load_predictor(tiny_workdir)
+    from_prefix = predictor_lib.load_predictor(str(tiny_workdir / "best" / "model"))
+    images = np.random.default_rng(0).random((1, 64, 64, 3)).astype(np.float32)
+    np.testing.assert_array_equal(from_prefix(images), from_workdir(images))
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        from associative_embedding.training.trainer import load_model_from_checkpoint
+
+        load_model_from_checkpoint(str(tiny_workdir / "best" / "missing"))
