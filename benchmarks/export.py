@@ -10,7 +10,7 @@ then:
   * latency: ``serving_default`` and ``predict_poses`` per latency_size² image (median of
     --iterations calls after one warm-up call), on this machine's CPU;
   * agreement (the [AE-5] acceptance figure): for every image of the split, ``predict_poses``
-    against ``PoseEstimator`` with the NumPy decoder on the same network; a person agrees when
+    against ``ImagePoseEstimator`` with the NumPy decoder on the same network; a person agrees when
     the matched person (same rank by score) has the same joints present and every joint within
     1 px. Prints the share of persons that agree and of images with the same person count.
 """
@@ -47,6 +47,7 @@ def main() -> None:
     from associative_embedding.data.keypoint_info import get_keypoint_info
     from associative_embedding.evaluation import predictor as predictor_lib
     from associative_embedding.export import saved_model
+    from associative_embedding.inference.estimator import ImagePoseEstimator
     from associative_embedding.training import trainer
 
     model = trainer.load_trained_model(args.workdir)
@@ -93,7 +94,7 @@ def main() -> None:
 
         split = predictor_lib.read_split(args.annotations, args.images)
         records = split.records[: args.max_images or None]
-        estimator = predictor_lib.PoseEstimator(
+        estimator = ImagePoseEstimator(
             predictor_lib.load_predictor(version_dir),
             keypoint_info,
             predictor_lib.InferenceConfig(input_size=export_config.input_size, decoder=decoder),
@@ -101,7 +102,7 @@ def main() -> None:
         persons = agreeing = images_same_count = 0
         for record in tqdm(records, desc="agreement", unit="img"):
             pixels = image_io.decode_image(record.read_image_bytes(), source=record.file_name)
-            expected = estimator.estimate_image(pixels)["poses"]
+            expected = estimator(pixels).poses
             actual = predict(image=tf.constant(pixels))["poses"].numpy()
             images_same_count += int(len(actual) == len(expected))
             persons += len(expected)

@@ -292,25 +292,6 @@ class PoseEstimator:
 
     __call__ = estimate
 
-    def estimate_image(self, image: np.ndarray) -> dict[str, np.ndarray]:
-        """Poses of a decoded image (no record, so no oracle): same output as ``estimate``.
-
-        Args:
-            image: (H, W, 3) uint8 RGB (or float32 in [0, 1]).
-
-        Raises:
-            ValueError: when the configuration uses an oracle (they need ground truth).
-        """
-        if self.config.oracles:
-            raise ValueError("oracles need a record with ground truth: use estimate(record).")
-        image = np.asarray(image)
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"image must be (H, W, 3) RGB, got shape {image.shape}.")
-        heatmaps, tags, input_from_image = self.image_maps(image)
-        poses, scores = group_poses(heatmaps, tags, **self._decoder_kwargs)
-        poses = poses_to_image(poses, input_from_image, self.config.output_stride)
-        return {"poses": poses, "scores": scores}
-
     def _oracle_maps(self, record: PoseRecord) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Both oracles: the maps of the scale-1 input geometry, no image needed."""
         stride = self.config.output_stride

@@ -18,6 +18,7 @@ import tensorflow as tf
 from associative_embedding.data.keypoint_info import COCO
 from associative_embedding.evaluation import predictor as predictor_lib
 from associative_embedding.export import saved_model
+from associative_embedding.inference.estimator import ImagePoseEstimator
 from associative_embedding.modeling import StackedHourglass
 
 # TF 2.21 announces the move of tf.lite.Interpreter to ai_edge_litert (not a dependency here).
@@ -112,24 +113,24 @@ def test_serve_bytes_equals_serving_default_on_the_decoded_images(exported):
 
 
 def test_predict_poses_agrees_with_the_numpy_estimator(exported):
-    """The in-graph preprocessing, decoding and back-projection against PoseEstimator with the
-    NumPy decoder on the same network (loaded from the export)."""
+    """The in-graph preprocessing, decoding and back-projection against ImagePoseEstimator
+    with the NumPy decoder on the same network (loaded from the export)."""
     _, _, version_dir, loaded = exported
     network = predictor_lib.load_predictor(version_dir)
-    estimator = predictor_lib.PoseEstimator(
+    estimator = ImagePoseEstimator(
         network, COCO, predictor_lib.InferenceConfig(input_size=128, decoder=DECODER)
     )
     compared = 0
     for seed, (height, width) in enumerate([(96, 160), (200, 150), (128, 128)]):
         image = random_image(height, width, seed=10 + seed)
         graph = loaded.signatures["predict_poses"](image=tf.constant(image))
-        expected = estimator.estimate_image(image)
+        expected = estimator(image)
         poses, scores = graph["poses"].numpy(), graph["scores"].numpy()
-        assert poses.shape == expected["poses"].shape and poses.shape[1:] == (17, 3)
-        np.testing.assert_allclose(scores, expected["scores"], atol=1e-5)
-        present = expected["poses"][..., 2] > 0
+        assert poses.shape == expected.poses.shape and poses.shape[1:] == (17, 3)
+        np.testing.assert_allclose(scores, expected.scores, atol=1e-5)
+        present = expected.poses[..., 2] > 0
         np.testing.assert_array_equal(poses[..., 2] > 0, present)
-        np.testing.assert_allclose(poses[present], expected["poses"][present], atol=1e-3)
+        np.testing.assert_allclose(poses[present], expected.poses[present], atol=1e-3)
         assert np.all(poses[~present] == 0)
         compared += int(present.sum())
     assert compared > 0  # the random network does produce detections at threshold 0
