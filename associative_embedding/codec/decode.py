@@ -140,7 +140,7 @@ def group_poses(
     """
     heatmaps, tags = _validate_maps(heatmaps, tags)
     height, width, num_joints = heatmaps.shape
-    order = _validate_options(
+    order = validate_decoder_options(
         num_joints, grouping_order, nms_kernel, top_k, max_people, tag_distance, refine_score,
         adjust,
     )
@@ -199,7 +199,7 @@ def _validate_maps(heatmaps: np.ndarray, tags: np.ndarray) -> tuple[np.ndarray, 
     return heatmaps, tags
 
 
-def _validate_options(
+def validate_decoder_options(
     num_joints: int,
     grouping_order: Sequence[int] | None,
     nms_kernel: int,
@@ -209,6 +209,14 @@ def _validate_options(
     refine_score: str,
     adjust: bool | str,
 ) -> np.ndarray:
+    """Checks ``group_poses``' options (shared with the in-graph decoder).
+
+    Returns:
+        (K,) int64 grouping order (``default_grouping_order(K)`` when None).
+
+    Raises:
+        ValueError: naming the bad option.
+    """
     if grouping_order is None:
         grouping_order = default_grouping_order(num_joints)
     order = np.asarray(grouping_order, dtype=np.int64)

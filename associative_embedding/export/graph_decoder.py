@@ -51,10 +51,7 @@ import numpy as np
 import tensorflow as tf
 
 from associative_embedding.codec.decode import (
-    ADJUST_MODES,
-    REFINE_SCORES,
-    TAG_DISTANCES,
-    default_grouping_order,
+    validate_decoder_options,
 )
 
 _INF = float("inf")
@@ -323,37 +320,9 @@ def _prepare_maps(
         return tf.identity(heatmaps), tf.identity(tags)
 
 
-def _validate_options(
-    num_joints: int,
-    grouping_order: Sequence[int] | None,
-    nms_kernel: int,
-    top_k: int,
-    max_people: int,
-    tag_distance: str,
-    refine_score: str,
-    adjust: bool | str,
-) -> tuple[int, ...]:
-    """Same checks and messages as the NumPy decoder; returns the grouping order."""
-    if grouping_order is None:
-        grouping_order = default_grouping_order(num_joints)
-    order = tuple(int(joint) for joint in np.asarray(grouping_order).reshape(-1))
-    if np.asarray(grouping_order).ndim != 1 or sorted(order) != list(range(num_joints)):
-        raise ValueError(
-            f"grouping_order must be a permutation of 0..{num_joints - 1}, got {grouping_order}."
-        )
-    if nms_kernel < 1 or nms_kernel % 2 == 0:
-        raise ValueError(f"nms_kernel must be a positive odd integer, got {nms_kernel}.")
-    if top_k < 1:
-        raise ValueError(f"top_k must be >= 1, got {top_k}.")
-    if max_people < 0:
-        raise ValueError(f"max_people must be >= 0, got {max_people}.")
-    if tag_distance not in TAG_DISTANCES:
-        raise ValueError(f"tag_distance must be one of {TAG_DISTANCES}, got {tag_distance!r}.")
-    if refine_score not in REFINE_SCORES:
-        raise ValueError(f"refine_score must be one of {REFINE_SCORES}, got {refine_score!r}.")
-    if adjust not in ADJUST_MODES:
-        raise ValueError(f"adjust must be one of {ADJUST_MODES}, got {adjust!r}.")
-    return order
+def _validate_options(*args, **kwargs) -> tuple[int, ...]:
+    """The NumPy decoder's checks and messages (``validate_decoder_options``), as a tuple."""
+    return tuple(int(joint) for joint in validate_decoder_options(*args, **kwargs))
 
 
 # ----------------------------------------------------------------------------- candidates
