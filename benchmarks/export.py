@@ -49,19 +49,14 @@ def main() -> None:
     from associative_embedding.export import saved_model
     from associative_embedding.inference.estimator import ImagePoseEstimator
     from associative_embedding.training import trainer
+    from associative_embedding.training.config import decoder_options
 
     model = trainer.load_trained_model(args.workdir)
     with open(os.path.join(args.workdir, trainer.CONFIG_NAME)) as handle:
         config = json.load(handle)
     keypoint_info = get_keypoint_info(config["dataset"]["keypoints"])
     evaluation = config["eval"]
-    decoder = {
-        "detection_threshold": evaluation["detection_threshold"],
-        "tag_threshold": evaluation["tag_threshold"],
-        "max_people": evaluation["max_people"],
-        "refine": evaluation["refine"],
-        "adjust": False if evaluation["adjust"] == "none" else evaluation["adjust"],
-    }
+    decoder = decoder_options(evaluation)
     export_config = saved_model.ExportConfig(
         input_size=int(evaluation["input_size"]), decoder=decoder
     )

@@ -16,7 +16,6 @@ from the work dir's config.json when there is one. The logic is associative_embe
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -40,7 +39,7 @@ _DATASET = flags.DEFINE_enum(
 )
 _INPUT_SIZE = flags.DEFINE_integer(
     "input_size", -1, "predict_poses: long side of the network input (-1: the training "
-    "config's eval.input_size, else 512; 0 keeps the image size)."
+    "config's eval.input_size, else 512; 0 keeps the image size).",
 )
 _FLIP = flags.DEFINE_bool("flip", False, "Fuse the mirrored image (all signatures).")
 _DETECTION_THRESHOLD = flags.DEFINE_float("detection_threshold", None, "Decoder: min joint score.")
@@ -70,6 +69,7 @@ def main(argv: list[str]) -> None:
         keypoint_info_for_num_joints,
     )
     from associative_embedding.export import saved_model
+    from associative_embedding.training.config import base_config, decoder_options
 
     model, training_config = _load_model()
     if _DATASET.value != "auto":
@@ -82,27 +82,22 @@ def main(argv: list[str]) -> None:
             raise app.UsageError("cannot tell the dataset of this model: pass --dataset.")
         keypoint_info = keypoint_info_for_num_joints(num_joints)
 
-    eval_config = (training_config or {}).get("eval", {})
-    input_size = _INPUT_SIZE.value
-    if input_size < 0:
-        input_size = int(eval_config.get("input_size", 512))
-    decoder = {
-        "detection_threshold": eval_config.get("detection_threshold", 0.1),
-        "tag_threshold": eval_config.get("tag_threshold", 1.0),
-        "max_people": eval_config.get("max_people", 30),
-        "refine": eval_config.get("refine", True),
-        "adjust": eval_config.get("adjust", "official"),
-    }
+    # The training run's evaluation settings (the library defaults for a bare .keras file),
+    # overridden by the flags that were given.
+    eval_config = training_config["eval"] if training_config else base_config().eval.to_dict()
     overrides = {
+        "input_size": None if _INPUT_SIZE.value < 0 else _INPUT_SIZE.value,
         "detection_threshold": _DETECTION_THRESHOLD.value,
         "tag_threshold": _TAG_THRESHOLD.value,
         "max_people": _MAX_PEOPLE.value,
         "refine": _REFINE.value,
         "adjust": _ADJUST.value,
     }
-    decoder.update({key: value for key, value in overrides.items() if value is not None})
-    if decoder["adjust"] == "none":
-        decoder["adjust"] = False
+    eval_config = {
+        **eval_config, **{key: value for key, value in overrides.items() if value is not None}
+    }
+    input_size = int(eval_config["input_size"])
+    decoder = decoder_options(eval_config)
     config = saved_model.ExportConfig(input_size=input_size, flip=_FLIP.value, decoder=decoder)
     try:
         version_dir = saved_model.export_saved_model(
@@ -133,8 +128,7 @@ def _load_model():
             model = trainer.load_trained_model(_WORKDIR.value, which="best")
         except FileNotFoundError as error:
             raise app.UsageError(str(error)) from error
-        with open(os.path.join(_WORKDIR.value, trainer.CONFIG_NAME)) as handle:
-            return model, json.load(handle)
+        return model, trainer.read_training_config(_WORKDIR.value).to_dict()
     path = _CHECKPOINT.value
     if path.endswith(".keras"):
         if not os.path.isfile(path):

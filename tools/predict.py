@@ -26,7 +26,6 @@ The work is done by ``associative_embedding.inference``; this file only parses f
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import zipfile
@@ -131,13 +130,12 @@ def _is_checkpoint_prefix(path: str) -> bool:
 
 def _training_eval_settings(model_path: str) -> dict[str, Any]:
     """The training run's `eval` settings when the model is a work dir or checkpoint prefix."""
-    folder = model_path if os.path.isdir(model_path) else os.path.dirname(model_path)
-    for candidate in (folder, os.path.dirname(folder)):
-        config_path = os.path.join(candidate, "config.json")
-        if os.path.isfile(config_path):
-            with open(config_path) as handle:
-                return json.load(handle).get("eval", {})
-    return {}
+    from associative_embedding.training.trainer import read_training_config
+
+    try:
+        return read_training_config(model_path).eval.to_dict()
+    except FileNotFoundError:
+        return {}  # a .keras file: the flags' own defaults
 
 
 def _inference_config(model_path: str) -> Any:

@@ -104,6 +104,22 @@ class Predictor:
         )
 
 
+def model_predictor(model: Any, source: str | None = None) -> Predictor:
+    """A Predictor over an in-memory Keras model (inference mode, one trace per input rank).
+
+    Args:
+        model: e.g. a ``StackedHourglass``; its ``input_multiple`` is used when it has one.
+        source: how messages name it (default: the model's name).
+    """
+    call = tf.function(
+        lambda images: model(images, training=False),
+        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
+        reduce_retracing=True,
+    )
+    multiple = int(getattr(model, "input_multiple", DEFAULT_INPUT_MULTIPLE))
+    return Predictor(call, input_multiple=multiple, source=source or model.name)
+
+
 def _as_int(value: Any) -> int:
     """An int from a Python number or a restored tf.Variable / tensor."""
     return int(value.numpy()) if hasattr(value, "numpy") else int(value)
@@ -140,12 +156,7 @@ def load_predictor(path: str | os.PathLike) -> Predictor:
         from associative_embedding.training.trainer import load_model_from_checkpoint
 
         model, _ = load_model_from_checkpoint(path)
-        call = tf.function(
-            lambda images: model(images, training=False),
-            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
-            reduce_retracing=True,
-        )
-        return Predictor(call, input_multiple=model.input_multiple, source=path)
+        return model_predictor(model, source=path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"model not found: {path}")
     if path.endswith(".keras") and os.path.isfile(path):
@@ -155,13 +166,7 @@ def load_predictor(path: str | os.PathLike) -> Predictor:
         import associative_embedding.modeling.hourglass  # noqa: F401
 
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
-        multiple = int(getattr(model, "input_multiple", DEFAULT_INPUT_MULTIPLE))
-        call = tf.function(
-            lambda images: model(images, training=False),
-            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
-            reduce_retracing=True,
-        )
-        return Predictor(call, input_multiple=multiple, source=path)
+        return model_predictor(model, source=path)
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
         loaded = tf.saved_model.load(path)
         if hasattr(loaded, "network") and hasattr(loaded, "export_format"):
@@ -191,13 +196,7 @@ def load_predictor(path: str | os.PathLike) -> Predictor:
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "config.json")):
         from associative_embedding.training.trainer import load_trained_model
 
-        model = load_trained_model(path)
-        call = tf.function(
-            lambda images: model(images, training=False),
-            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
-            reduce_retracing=True,
-        )
-        return Predictor(call, input_multiple=model.input_multiple, source=path)
+        return model_predictor(load_trained_model(path), source=path)
     raise ValueError(
         f"{path}: not a model this tool can load; give a '.keras' file, a SavedModel directory "
         "or a tools/train.py work dir."

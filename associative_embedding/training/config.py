@@ -8,6 +8,9 @@ an override fails loudly instead of being ignored.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import ml_collections
 
 
@@ -120,6 +123,19 @@ def base_config() -> ml_collections.ConfigDict:
         )
     )
     return config
+
+
+def decoder_options(eval_config: Mapping[str, Any]) -> dict[str, Any]:
+    """``codec.group_poses`` keyword arguments from a config's `eval` section (a ConfigDict or
+    the dict of a work dir's config.json)."""
+    adjust = eval_config.get("adjust", "official")
+    return {
+        "detection_threshold": eval_config["detection_threshold"],
+        "tag_threshold": eval_config["tag_threshold"],
+        "max_people": eval_config["max_people"],
+        "refine": eval_config["refine"],
+        "adjust": False if adjust == "none" else adjust,
+    }
 
 
 def apply_paper_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:

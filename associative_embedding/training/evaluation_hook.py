@@ -27,22 +27,14 @@ from associative_embedding.evaluation.predictor import (
     Predictor,
     build_evaluator,
     evaluate_records,
+    model_predictor,
 )
 from associative_embedding.modeling.outputs import split_outputs
+from associative_embedding.training.config import decoder_options
 from associative_embedding.visualization import draw_poses
 
 if TYPE_CHECKING:
     from associative_embedding.training.trainer import PoseTrainer
-
-
-def model_predictor(model) -> Predictor:
-    """A Predictor over an in-memory Keras model (inference mode, one trace per input shape)."""
-    call = tf.function(
-        lambda images: model(images, training=False),
-        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
-        reduce_retracing=True,
-    )
-    return Predictor(call, input_multiple=model.input_multiple, source=model.name)
 
 
 def evaluate_model(trainer: PoseTrainer, step: int) -> dict[str, float]:
@@ -59,13 +51,7 @@ def evaluate_model(trainer: PoseTrainer, step: int) -> dict[str, float]:
     output_dir = os.path.join(trainer.workdir, "eval", f"step_{step}")
     os.makedirs(output_dir, exist_ok=True)
     predictor = model_predictor(trainer.model)
-    decoder = dict(
-        detection_threshold=eval_config.detection_threshold,
-        tag_threshold=eval_config.tag_threshold,
-        max_people=eval_config.max_people,
-        refine=eval_config.refine,
-        adjust=False if eval_config.adjust == "none" else eval_config.adjust,
-    )
+    decoder = decoder_options(eval_config)
     inference = InferenceConfig(
         input_size=eval_config.input_size,
         output_stride=trainer.model.output_stride,

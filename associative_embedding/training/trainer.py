@@ -67,6 +67,26 @@ def build_model_from_config(config: ml_collections.ConfigDict) -> StackedHourgla
     )
 
 
+def read_training_config(path: str) -> ml_collections.ConfigDict:
+    """The config.json of a training run, from its work dir or one of its checkpoint prefixes.
+
+    Args:
+        path: a `tools/train.py` work dir, or a checkpoint prefix inside one
+            (WORKDIR/checkpoints/ckpt-N, WORKDIR/best/model).
+
+    Raises:
+        FileNotFoundError: naming the path when no config.json is there (or one folder up).
+    """
+    folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    candidates = (folder,) if os.path.isdir(path) else (folder, os.path.dirname(folder))
+    for candidate in candidates:
+        config_path = os.path.join(candidate, CONFIG_NAME)
+        if os.path.isfile(config_path):
+            with open(config_path) as handle:
+                return ml_collections.ConfigDict(json.load(handle))
+    raise FileNotFoundError(f"{path}: no {CONFIG_NAME} found (not a training work dir)")
+
+
 def load_trained_model(workdir: str, *, which: str = "best") -> StackedHourglass:
     """Rebuilds a training run's network from WORKDIR/config.json and restores its weights.
 
@@ -78,26 +98,19 @@ def load_trained_model(workdir: str, *, which: str = "best") -> StackedHourglass
     Raises:
         FileNotFoundError: naming the missing config or checkpoint.
     """
-    config_path = os.path.join(workdir, CONFIG_NAME)
-    if not os.path.isfile(config_path):
-        raise FileNotFoundError(f"{workdir}: no {CONFIG_NAME} (not a training work dir)")
-    with open(config_path) as handle:
-        config = ml_collections.ConfigDict(json.load(handle))
     if which == "best":
         path = os.path.join(workdir, "best", "model")
         if not tf.io.gfile.exists(path + ".index"):
+            read_training_config(workdir)  # a missing config.json is the clearer message
             raise FileNotFoundError(f"{workdir}: no best checkpoint at {path} (no evaluation yet)")
     elif which == "latest":
         path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
         if path is None:
+            read_training_config(workdir)
             raise FileNotFoundError(f"{workdir}: no checkpoint in {workdir}/checkpoints")
     else:
         raise ValueError(f"which must be 'best' or 'latest', got {which!r}")
-    model = build_model_from_config(config)
-    # Training checkpoints also hold the optimizer and the input iterator: read the model only
-    # (read(), unlike restore(), has no save counter to match).
-    status = tf.train.Checkpoint(model=model).read(path).expect_partial()
-    status.assert_existing_objects_matched()
+    model, _ = load_model_from_checkpoint(path)
     return model
 
 
@@ -118,18 +131,10 @@ def load_model_from_checkpoint(
     """
     if not tf.io.gfile.exists(checkpoint + ".index"):
         raise FileNotFoundError(f"no checkpoint at {checkpoint} (expected {checkpoint}.index)")
-    folder = os.path.dirname(os.path.abspath(checkpoint))
-    for candidate in (folder, os.path.dirname(folder)):
-        config_path = os.path.join(candidate, CONFIG_NAME)
-        if os.path.isfile(config_path):
-            break
-    else:
-        raise FileNotFoundError(
-            f"{checkpoint}: no {CONFIG_NAME} in {folder} or its parent (not a training work dir)"
-        )
-    with open(config_path) as handle:
-        config = ml_collections.ConfigDict(json.load(handle))
+    config = read_training_config(checkpoint)
     model = build_model_from_config(config)
+    # Training checkpoints also hold the optimizer and the input iterator: read the model only
+    # (read(), unlike restore(), has no save counter to match).
     status = tf.train.Checkpoint(model=model).read(checkpoint).expect_partial()
     status.assert_existing_objects_matched()
     return model, config
