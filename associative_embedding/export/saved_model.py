@@ -171,6 +171,8 @@ class PoseExportModule(tf.Module):
         def decode(data: tf.Tensor) -> tf.Tensor:
             return tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
 
+        # A first pass for the sizes (decoding is cheap next to the network): map_fn needs the
+        # padded output size before it stacks the per-image maps.
         image_sizes = tf.map_fn(
             lambda data: tf.shape(decode(data))[:2],
             encoded,
