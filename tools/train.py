@@ -42,11 +42,11 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     # The strategy first: splitting the CPU into logical devices must precede any TF op.
     strategy = strategy_lib.make_strategy(_STRATEGY.value, num_cpu_devices=_NUM_CPU_DEVICES.value)
-    from associative_embedding.training.trainer import PoseTrainer
+    from associative_embedding.training.trainer import make_trainer
 
     config = _CONFIG.value
     logging.info("config:\n%s", config)
-    metrics = PoseTrainer(config, _WORKDIR.value, strategy).train()
+    metrics = make_trainer(config, _WORKDIR.value, strategy).train()
     summary = {k: v for k, v in metrics.items() if k != "history"}
     print(json.dumps(summary, indent=2))
 

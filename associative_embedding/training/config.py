@@ -17,6 +17,8 @@ import ml_collections
 def base_config() -> ml_collections.ConfigDict:
     """Defaults = the official pose-ae-train recipe (paper Sec. 4.1) on COCO keypoints."""
     config = ml_collections.ConfigDict()
+    # 'pose' (this schema) or 'segmentation' (segmentation.config.segmentation_base_config).
+    config.task = "pose"
 
     config.dataset = ml_collections.ConfigDict(
         dict(
@@ -102,6 +104,9 @@ def base_config() -> ml_collections.ConfigDict:
             max_to_keep=3,
             time_limit_minutes=0.0,  # 0 = no limit; else stop (and checkpoint) after this
             loss_log=False,  # append every step's losses to WORKDIR/losses.jsonl (chief)
+            # Checkpoint prefix whose model weights start a fresh run (fine-tuning, e.g.
+            # COCO -> VOC); ignored when the work dir already has a checkpoint to resume.
+            init_checkpoint="",
         )
     )
 

@@ -1,16 +1,23 @@
 """Custom training loop for Associative Embedding (TF Model Garden-style named pieces).
 
-    trainer = PoseTrainer(config, workdir, strategy)
+    trainer = make_trainer(config, workdir, strategy)   # PoseTrainer or SegmentationTrainer
     metrics = trainer.train()
 
-Pieces, each overridable: `build_model`, `build_optimizer`, `build_inputs`, `build_losses`,
-`train_step`, `evaluate`. The loop runs `train_step` under `strategy.run` (default, mirrored or
+`Trainer` is the task-generic loop; a task subclass supplies the data and the loss:
+`prepare_data`, `build_replica_dataset`, `build_losses`, `evaluate`, its `loss_parts` and the
+`best_metric` that picks the best checkpoint. `PoseTrainer` (multi-person pose, this module) and
+`segmentation.trainer.SegmentationTrainer` (instance segmentation) share the model builder,
+the optimizer, the distributed step, checkpointing, summaries and the driver `tools/train.py`,
+which picks the task from `config.task`. Pieces, each overridable: `build_model`,
+`build_optimizer`, `build_inputs`, `build_losses`, `train_step`, `evaluate`.
+
+The loop runs `train_step` under `strategy.run` (default, mirrored or
 multi-worker), scales the loss by the *global* batch size (so gradients summed over replicas equal
 the single-device gradient of the global batch), checkpoints model + optimizer + step + tf.data
 iterator every `train.checkpoint_every` steps and on SIGTERM/SIGINT, stops with a clear message on
 a non-finite loss, logs one line every `train.log_every` steps (and, with `train.loss_log`, every
 step's losses to WORKDIR/losses.jsonl), writes TensorBoard summaries and evaluates periodically,
-keeping the best checkpoint by AP.
+keeping the best checkpoint by the task's `best_metric` (AP for pose).
 
 Input: each worker iterates a plain tf.data iterator whose elements stack the per-replica batches
 of its local replicas, (L, B / R, ...), and the step hands slice i to local replica i. This is
@@ -53,15 +60,34 @@ LOSS_LOG_NAME = "losses.jsonl"
 CONFIG_NAME = "config.json"
 
 
+TASKS = ("pose", "segmentation")
+
+
+def config_task(config: Any) -> str:
+    """The config's task ('pose' when the config predates `config.task`)."""
+    task = config.get("task", "pose") if hasattr(config, "get") else "pose"
+    if task not in TASKS:
+        raise ValueError(f"config.task must be one of {TASKS}, got {task!r}")
+    return task
+
+
+def num_detection_channels(config: Any) -> int:
+    """K of the network: joints of `config.dataset.keypoints` (pose) or
+    `config.dataset.num_categories` (segmentation)."""
+    if config_task(config) == "segmentation":
+        return int(config.dataset.num_categories)
+    return get_keypoint_info(config.dataset.keypoints).num_joints
+
+
 def build_model_from_config(config: ml_collections.ConfigDict) -> StackedHourglass:
-    """The experiment's network (`config.model`, K from `config.dataset.keypoints`)."""
+    """The experiment's network (`config.model`; K from `num_detection_channels`)."""
     model_config = config.model
     return StackedHourglass(
         num_stacks=model_config.num_stacks,
         widths=tuple(model_config.widths),
         stem_widths=tuple(model_config.stem_widths),
         feature_width=model_config.feature_width or None,
-        num_joints=get_keypoint_info(config.dataset.keypoints).num_joints,
+        num_joints=num_detection_channels(config),
         tag_dim=model_config.tag_dim,
         batch_norm=model_config.batch_norm,
     )
@@ -144,8 +170,25 @@ class NonFiniteLossError(RuntimeError):
     """Raised when a training loss becomes NaN or Inf; names the step and the loss part."""
 
 
-class PoseTrainer:
-    """Trains a stacked hourglass with the associative-embedding losses.
+def make_trainer(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    strategy: tf.distribute.Strategy | None = None,
+    data: Any | None = None,
+) -> Trainer:
+    """The trainer of `config.task`: `PoseTrainer` or `SegmentationTrainer`."""
+    if config_task(config) == "segmentation":
+        from associative_embedding.segmentation.trainer import SegmentationTrainer
+
+        return SegmentationTrainer(config, workdir, strategy, data)
+    return PoseTrainer(config, workdir, strategy, data)
+
+
+class Trainer:
+    """The task-generic training loop of a stacked hourglass (see the module docstring).
+
+    Subclasses define `loss_parts`, `best_metric`, `prepare_data`, `build_replica_dataset`,
+    `build_losses` and `evaluate`.
 
     Args:
         config: an ml_collections config following `training.config.base_config()`.
@@ -168,7 +211,6 @@ class PoseTrainer:
         self.is_chief = strategy_lib.is_chief(self.strategy)
         self.num_workers = strategy_lib.num_workers(self.strategy)
         self.worker_index = strategy_lib.worker_index(self.strategy)
-        self.keypoint_info: KeypointInfo = get_keypoint_info(config.dataset.keypoints)
         self.global_batch_size = int(config.train.global_batch_size)
         replicas = self.strategy.num_replicas_in_sync
         if self.global_batch_size % replicas:
@@ -197,6 +239,33 @@ class PoseTrainer:
             # a replica context (REFERENCE.md, platform facts).
             self.optimizer.build(self.model.trainable_variables)
         self._compiled_step: Callable | None = None
+
+    #: Names of the unweighted loss terms `build_losses` returns (logged and summarised).
+    loss_parts: tuple[str, ...] = ()
+    #: The evaluation metric whose maximum selects WORKDIR/best.
+    best_metric: str = "AP"
+
+    # ------------------------------------------------------------------ task pieces
+
+    def prepare_data(self) -> Any:
+        """The task's resolved training and validation data (`self.data`)."""
+        raise NotImplementedError
+
+    def build_replica_dataset(
+        self, input_context: tf.distribute.InputContext, seed: int
+    ) -> tf.data.Dataset:
+        """This worker's per-replica training batches (not yet stacked over replicas)."""
+        raise NotImplementedError
+
+    def build_losses(
+        self, outputs: tf.Tensor, batch: dict[str, tf.Tensor]
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """Per-example weighted loss (B,) and the unweighted parts {name: (B,)}."""
+        raise NotImplementedError
+
+    def evaluate(self, step: int) -> dict[str, float]:
+        """Validation metrics (must include `best_metric`); chief only."""
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ named pieces
 
@@ -227,38 +296,18 @@ class PoseTrainer:
             seed: input seed (default `train.seed`).
 
         Returns:
-            A dataset of batch dicts (COMMON.md contract 4) whose leaves are (L, B / R, ...):
+            A dataset of the task's batch dicts whose leaves are (L, B / R, ...):
             L local replicas, R replicas in all, B the global batch size. The input pipeline is
             sharded per worker like `distribute_datasets_from_function` does.
         """
-        from associative_embedding.training import inputs
-
         context = tf.distribute.InputContext(
             num_input_pipelines=self.num_workers,
             input_pipeline_id=self.worker_index,
             num_replicas_in_sync=self.strategy.num_replicas_in_sync,
         )
-        dataset = inputs.train_dataset(
-            self.config, self.data, self.keypoint_info, context, seed=seed
-        )
+        seed = int(self.config.train.seed) if seed is None else int(seed)
+        dataset = self.build_replica_dataset(context, seed)
         return dataset.batch(self.local_replicas, drop_remainder=True).prefetch(1)
-
-    def build_losses(
-        self, outputs: tf.Tensor, batch: dict[str, tf.Tensor]
-    ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-        """Per-example weighted loss (B,) and unweighted parts {name: (B,)}."""
-        loss_config = self.config.loss
-        return losses.per_example_total_loss(
-            outputs,
-            batch,
-            num_joints=self.keypoint_info.num_joints,
-            tag_dim=self.config.model.tag_dim,
-            heatmap_weight=loss_config.heatmap_weight,
-            pull_weight=loss_config.pull_weight,
-            push_weight=loss_config.push_weight,
-            push_type=loss_config.push_type,
-            heatmap_foreground_weight=loss_config.heatmap_foreground_weight,
-        )
 
     def train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """One replica's forward/backward/update; returns its share of the logged metrics.
@@ -280,28 +329,18 @@ class PoseTrainer:
         gradients = tape.gradient(scaled_loss, variables)
         self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
         metrics = {"loss": loss}
-        for name in LOSS_PARTS:
+        for name in self.loss_parts:
             metrics[name] = tf.nn.compute_average_loss(
                 parts[name], global_batch_size=self.global_batch_size
             )
         return metrics
-
-    def evaluate(self, step: int) -> dict[str, float]:
-        """Validation AP (and the GT-detection diagnostic); writes drawings. Chief only."""
-        from associative_embedding.training import evaluation_hook
-
-        return evaluation_hook.evaluate_model(self, step)
 
     # ------------------------------------------------------------------ plumbing
 
     @property
     def data(self) -> Any:
         if self._data is None:
-            from associative_embedding.training import inputs
-
-            self._data = inputs.prepare_data(
-                self.config, self.workdir, is_chief=self.is_chief, worker_index=self.worker_index
-            )
+            self._data = self.prepare_data()
         return self._data
 
     @property
@@ -358,6 +397,8 @@ class PoseTrainer:
         restored = keeper.restore_latest()
         if restored:
             logging.info("resuming from %s at step %d", restored, self.step)
+        elif config.get("init_checkpoint"):
+            self._initialise_from(config.init_checkpoint)
         self._check_workers_agree_on_step()
         if iterator is None:
             seed = int(config.seed)
@@ -415,6 +456,17 @@ class PoseTrainer:
         return metrics
 
     # ------------------------------------------------------------------ helpers
+
+    def _initialise_from(self, checkpoint: str) -> None:
+        """Loads the model weights (not the optimizer or step) of a checkpoint prefix."""
+        if not tf.io.gfile.exists(checkpoint + ".index"):
+            raise FileNotFoundError(
+                f"train.init_checkpoint: no checkpoint at {checkpoint} (expected "
+                f"{checkpoint}.index)"
+            )
+        status = tf.train.Checkpoint(model=self.model).read(checkpoint).expect_partial()
+        status.assert_existing_objects_matched()
+        logging.info("initialised the model from %s", checkpoint)
 
     def _check_finite(self, values: dict[str, float], step: int) -> None:
         bad = [name for name, value in values.items() if not np.isfinite(value)]
@@ -485,7 +537,7 @@ class PoseTrainer:
         writer: tf.summary.SummaryWriter | None,
     ) -> None:
         learning_rate = float(self.optimizer.learning_rate)
-        parts = " ".join(f"{name}={values[name]:.4g}" for name in LOSS_PARTS)
+        parts = " ".join(f"{name}={values[name]:.4g}" for name in self.loss_parts)
         logging.info(
             "step %d/%d loss=%.4g %s lr=%.3g %.1f img/s ETA %s",
             step, self.config.train.num_steps, values["loss"], parts, learning_rate,
@@ -519,14 +571,15 @@ class PoseTrainer:
         previous = self._read_metrics()
         history = previous.get("history", [])
         history.append({k: v for k, v in metrics.items() if k != "history"})
-        best_ap = max((entry.get("AP", -1.0) for entry in history), default=-1.0)
-        if metrics.get("AP", -1.0) >= best_ap:
+        key = self.best_metric
+        best_value = max((entry.get(key, -1.0) for entry in history), default=-1.0)
+        if metrics.get(key, -1.0) >= best_value:
             best = tf.train.Checkpoint(model=self.model)
             best.write(os.path.join(self.workdir, "best", "model"))
             with open(os.path.join(self.workdir, "best", "step.json"), "w") as handle:
-                json.dump({"step": step, "AP": metrics.get("AP")}, handle)
+                json.dump({"step": step, key: metrics.get(key)}, handle)
         metrics["history"] = history
-        metrics["best_AP"] = best_ap
+        metrics[f"best_{key}"] = best_value
         with open(self._metrics_path(), "w") as handle:
             json.dump(metrics, handle, indent=2)
         if writer is not None:
@@ -534,12 +587,74 @@ class PoseTrainer:
                 for name, value in metrics.items():
                     if isinstance(value, int | float) and name != "step":
                         tf.summary.scalar(f"eval/{name}", value)
-        logging.info(
-            "eval at step %d: AP=%.4f AP50=%.4f AP_gt_detections=%s", step,
+        logging.info("eval at step %d: %s", step, self.evaluation_summary(metrics))
+        return metrics
+
+    def evaluation_summary(self, metrics: dict[str, Any]) -> str:
+        """The headline metrics of one evaluation, for the log line."""
+        return f"{self.best_metric}={metrics.get(self.best_metric, float('nan')):.4f}"
+
+
+class PoseTrainer(Trainer):
+    """Multi-person pose: heatmap + tag losses on keypoint targets, COCO/MPII evaluation."""
+
+    loss_parts = LOSS_PARTS
+    best_metric = "AP"
+
+    def __init__(
+        self,
+        config: ml_collections.ConfigDict,
+        workdir: str,
+        strategy: tf.distribute.Strategy | None = None,
+        data: Any | None = None,
+    ) -> None:
+        self.keypoint_info: KeypointInfo = get_keypoint_info(config.dataset.keypoints)
+        super().__init__(config, workdir, strategy, data)
+
+    def prepare_data(self) -> Any:
+        from associative_embedding.training import inputs
+
+        return inputs.prepare_data(
+            self.config, self.workdir, is_chief=self.is_chief, worker_index=self.worker_index
+        )
+
+    def build_replica_dataset(
+        self, input_context: tf.distribute.InputContext, seed: int
+    ) -> tf.data.Dataset:
+        from associative_embedding.training import inputs
+
+        return inputs.train_dataset(
+            self.config, self.data, self.keypoint_info, input_context, seed=seed
+        )
+
+    def build_losses(
+        self, outputs: tf.Tensor, batch: dict[str, tf.Tensor]
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """Per-example weighted loss (B,) and unweighted parts {name: (B,)}."""
+        loss_config = self.config.loss
+        return losses.per_example_total_loss(
+            outputs,
+            batch,
+            num_joints=self.keypoint_info.num_joints,
+            tag_dim=self.config.model.tag_dim,
+            heatmap_weight=loss_config.heatmap_weight,
+            pull_weight=loss_config.pull_weight,
+            push_weight=loss_config.push_weight,
+            push_type=loss_config.push_type,
+            heatmap_foreground_weight=loss_config.heatmap_foreground_weight,
+        )
+
+    def evaluate(self, step: int) -> dict[str, float]:
+        """Validation AP (and the GT-detection diagnostic); writes drawings. Chief only."""
+        from associative_embedding.training import evaluation_hook
+
+        return evaluation_hook.evaluate_model(self, step)
+
+    def evaluation_summary(self, metrics: dict[str, Any]) -> str:
+        return "AP={:.4f} AP50={:.4f} AP_gt_detections={}".format(
             metrics.get("AP", float("nan")), metrics.get("AP50", float("nan")),
             metrics.get("AP_gt_detections", "n/a"),
         )
-        return metrics
 
 
 class _ThroughputMeter:
