@@ -5,6 +5,9 @@ inside tf.data): keypoints in input pixels -> heatmaps (h, w, K), keypoint targe
 and the loss mask (h, w).
 Decode side: ``group_poses`` (grouping decoder, ``codec.decode``, NumPy/SciPy) and test-time
 fusion and back-projection (``codec.fusion``).
+Instance segmentation (paper Sec. 3.4): the targets are encoded by
+``data.instance_pipeline``; ``decode_instances`` (``codec.instance_decode``) turns detection +
+tag maps into instance masks, ``merge_scales`` merges the proposals of several test scales.
 Every array's shape is in the submodules' docstrings.
 """
 
@@ -26,11 +29,19 @@ from associative_embedding.codec.fusion import (
     unflip_maps,
     warp_maps,
 )
+from associative_embedding.codec.instance_decode import (
+    DecodedInstance,
+    decode_instances,
+    merge_scales,
+    resize_instance_maps,
+)
 
 __all__ = [
+    "DecodedInstance",
     "KeypointEncoder",
     "default_flip_index",
     "default_grouping_order",
+    "decode_instances",
     "default_sigma",
     "encode_targets",
     "fuse_flip",
@@ -38,8 +49,10 @@ __all__ = [
     "fuse_scales",
     "group_poses",
     "map_from_image",
+    "merge_scales",
     "poses_to_image",
     "render_heatmaps",
+    "resize_instance_maps",
     "resize_maps",
     "unflip_maps",
     "warp_maps",

@@ -43,6 +43,7 @@ __all__ = [
     "VideoWriter",
     "coco_results",
     "image_id_from_name",
+    "write_json_atomically",
 ]
 
 RESULTS_FILE = "results.json"
@@ -117,7 +118,7 @@ def coco_results(
     ]
 
 
-def _write_json_atomically(path: str, payload: Any) -> None:
+def write_json_atomically(path: str, payload: Any) -> None:
     """Writes JSON to a temporary file renamed over `path` (never a half-written file)."""
     temporary = path + ".tmp"
     with open(temporary, "w") as handle:
@@ -182,8 +183,8 @@ class ResultsWriter:
     def write(self) -> None:
         """Writes both files (callable repeatedly; each call rewrites them)."""
         os.makedirs(self.output_dir, exist_ok=True)
-        _write_json_atomically(self.results_path, self.results)
-        _write_json_atomically(self.predictions_path, self.predictions)
+        write_json_atomically(self.results_path, self.results)
+        write_json_atomically(self.predictions_path, self.predictions)
 
 
 def _check_not_input(output_path: str, input_path: str) -> None:

@@ -1,0 +1,79 @@
+"""Periodic validation of a segmentation run: mAP^r@0.5/0.7, COCO segm AP, drawn instances.
+
+Writes WORKDIR/eval/step_<N>/ (segm_results.json, metrics.json, drawings/*.jpg of the first
+`eval.num_drawn_images` validation images with their predicted instances) and the drawings as
+the TensorBoard image 'eval/instances'.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from associative_embedding.data import image_io
+from associative_embedding.evaluation.instance_segmentation import InstanceSegmentationEvaluator
+from associative_embedding.evaluation.predictor import model_predictor, write_json
+from associative_embedding.segmentation.config import instance_decoder_options
+from associative_embedding.segmentation.segmenter import InstanceSegmenter
+from associative_embedding.visualization import draw_instances
+
+if TYPE_CHECKING:
+    from associative_embedding.segmentation.trainer import SegmentationTrainer
+
+
+def segmenter_from_config(model, config) -> InstanceSegmenter:
+    """The `InstanceSegmenter` of a training config's eval section around a Keras model."""
+    eval_config = config.eval
+    return InstanceSegmenter(
+        model_predictor(model),
+        num_categories=int(config.dataset.num_categories),
+        tag_dim=int(config.model.tag_dim),
+        input_size=int(eval_config.input_size),
+        output_stride=int(config.input.output_stride),
+        scales=tuple(eval_config.scales),
+        scale_nms_iou=float(eval_config.scale_nms_iou),
+        decoder=instance_decoder_options(eval_config),
+    )
+
+
+def evaluate_segmentation(trainer: SegmentationTrainer, step: int) -> dict[str, float]:
+    """Evaluates the trainer's model on its validation records; returns the metrics."""
+    eval_config = trainer.config.eval
+    data = trainer.data
+    records = data.val_records
+    if eval_config.max_images > 0:
+        records = records[: eval_config.max_images]
+    output_dir = os.path.join(trainer.workdir, "eval", f"step_{step}")
+    drawing_dir = os.path.join(output_dir, "drawings")
+    os.makedirs(drawing_dir, exist_ok=True)
+    segmenter = segmenter_from_config(trainer.model, trainer.config)
+    evaluator = InstanceSegmentationEvaluator(data.categories, output_dir=output_dir)
+    drawings = []
+    for record in tqdm(records, desc=f"eval step {step}", unit="img", leave=False,
+                       disable=None):
+        image = image_io.read_image(record.file_name)
+        instances = segmenter(image)
+        evaluator.process(record, instances)
+        if len(drawings) < eval_config.num_drawn_images:
+            drawing = draw_instances(image, instances, data.categories.names)
+            name = f"{record.image_id}.jpg"
+            cv2.imwrite(os.path.join(drawing_dir, name), drawing[..., ::-1])
+            drawings.append(drawing)
+    metrics = {key: float(value) for key, value in evaluator.evaluate().items()}
+    write_json(os.path.join(output_dir, "metrics.json"), metrics)
+    if drawings and trainer.is_chief:
+        writer = tf.summary.create_file_writer(os.path.join(trainer.workdir, "tensorboard"))
+        with writer.as_default(step=step):
+            size = max(d.shape[0] for d in drawings), max(d.shape[1] for d in drawings)
+            padded = np.stack([
+                np.pad(d, ((0, size[0] - d.shape[0]), (0, size[1] - d.shape[1]), (0, 0)))
+                for d in drawings
+            ])
+            tf.summary.image("eval/instances", padded, max_outputs=len(drawings))
+        writer.flush()
+    return metrics
