@@ -134,7 +134,8 @@ def test_gradients_finite_and_zero_off_samples():
             for n in range(pixels.shape[1]):
                 if valid[b, n]:
                     for pixel in pixels[b, n]:
-                        used[b, pixel // tags.shape[2], pixel % tags.shape[2], category[b, n]] = True
+                        row, column = divmod(int(pixel), tags.shape[2])
+                        used[b, row, column, category[b, n]] = True
         assert np.all(gradient[~used] == 0)
 
 

@@ -1,4 +1,4 @@
-"""Runs a pose model on photos, a folder, a glob, a video or a webcam; writes JSON and drawings.
+"""Runs a pose or instance-segmentation model on photos, a folder, a glob, a video or a webcam.
 
 Examples:
     # A folder of photos with a training run's best checkpoint (non-images are skipped).
@@ -15,13 +15,22 @@ Examples:
     # The first webcam until Ctrl-C (or --max_frames).
     python tools/predict.py --input=0 --checkpoint=model.keras --output_dir=out
 
+    # Instance segmentation (the task is read from the run's config; --task forces it):
+    # coloured instance masks in out/drawings, COCO segm results (RLE) in out/results.json.
+    python tools/predict.py --input=photos/ --checkpoint=runs/synthetic_shapes_seg \
+        --task=segmentation --output_dir=out
+
 Writes under --output_dir (see associative_embedding/inference/writers.py):
     results.json       COCO keypoint results ([] when nobody is found; frame_id for video),
     predictions.json   one entry per image / frame with its people ([] for no person),
     drawings/          the images with skeletons under their own names, or <video>.mp4,
     tag_plots/         with --tag_plot: <name>_tags.png (tag per joint and person) and
                        <name>_tag_maps.png (each joint's tag map over the image).
-The work is done by ``associative_embedding.inference``; this file only parses flags.
+For --task=segmentation the files are described in associative_embedding/segmentation/
+predict.py (results.json with RLE masks, predictions.json with 'instances', drawings with
+coloured masks); the decoder settings come from the training run's eval section.
+The work is done by ``associative_embedding.inference`` and ``associative_embedding.segmentation``;
+this file only parses flags.
 """
 
 from __future__ import annotations
@@ -55,6 +64,10 @@ _SAVED_MODEL = flags.DEFINE_string(
     "saved_model", None, "A SavedModel directory (e.g. tools/export.py's EXPORT_DIR/1)."
 )
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where the JSON and drawings go.")
+_TASK = flags.DEFINE_enum(
+    "task", "auto", ["auto", "pose", "segmentation"],
+    "auto: the training run's config.task for a work dir or checkpoint prefix, else pose.",
+)
 _DATASET = flags.DEFINE_enum(
     "dataset", "auto", ["auto", "coco", "crowdpose", "mpii"],
     "Keypoint metadata (skeleton, joint names, flip index, grouping order); auto: from the "
@@ -75,7 +88,9 @@ _SCORE_THRESHOLD = flags.DEFINE_float(
     "score_threshold", 0.1, "Drawing: joints scoring below this are not drawn (JSON keeps all)."
 )
 _PERSON_THRESHOLD = flags.DEFINE_float(
-    "person_threshold", 0.0, "Drawing: people scoring below this are not drawn (JSON keeps all)."
+    "person_threshold", 0.0,
+    "Drawing: people (segmentation: instances) scoring below this are not drawn (JSON keeps "
+    "all)."
 )
 _MAX_PEOPLE = flags.DEFINE_integer("max_people", 30, "Decoder: people per image.")
 _DETECTION_THRESHOLD = flags.DEFINE_float("detection_threshold", 0.1, "Decoder: min joint score.")
@@ -165,6 +180,76 @@ def _inference_config(model_path: str) -> Any:
         raise app.UsageError(str(error)) from None
 
 
+def _task(model_path: str) -> str:
+    """--task, or the training run's task (pose for .keras files and SavedModels)."""
+    if _TASK.value != "auto":
+        return _TASK.value
+    if not _CHECKPOINT.value:
+        return "pose"
+    from associative_embedding.training.trainer import config_task, read_training_config
+
+    try:
+        return config_task(read_training_config(model_path))
+    except FileNotFoundError:
+        return "pose"
+
+
+def _run_segmentation(model_path: str, source: Any) -> int:
+    """--task=segmentation: a segmentation work dir or checkpoint prefix."""
+    from associative_embedding.evaluation import predictor as predictor_lib
+    from associative_embedding.segmentation import predict as segmentation_predict
+    from associative_embedding.segmentation.config import instance_decoder_options
+    from associative_embedding.segmentation.segmenter import InstanceSegmenter
+    from associative_embedding.training.trainer import read_training_config, training_workdir
+
+    try:
+        config = read_training_config(model_path)
+    except FileNotFoundError as error:
+        source.close()
+        raise app.UsageError(
+            f"--task=segmentation needs a training work dir or checkpoint prefix: {error}"
+        ) from None
+    try:
+        predictor = predictor_lib.load_predictor(model_path)
+    except (FileNotFoundError, ValueError) as error:
+        source.close()
+        raise app.UsageError(str(error)) from None
+    num_categories = int(config.dataset.num_categories)
+    categories = segmentation_predict.read_categories(
+        training_workdir(model_path), num_categories
+    )
+    scales = (predictor_lib.parse_scales(_SCALES.value) if flags.FLAGS["scales"].present
+              else tuple(config.eval.scales))
+    segmenter = InstanceSegmenter(
+        predictor, num_categories, int(config.model.tag_dim),
+        input_size=_INPUT_SIZE.value if _INPUT_SIZE.value is not None
+        else int(config.eval.input_size),
+        output_stride=int(config.input.output_stride),
+        scales=scales,
+        scale_nms_iou=float(config.eval.scale_nms_iou),
+        decoder=instance_decoder_options(config.eval),
+    )
+    try:
+        summary = segmentation_predict.run_segmentation(
+            source, segmenter, categories, _OUTPUT_DIR.value,
+            score_threshold=_PERSON_THRESHOLD.value, draw=_DRAW.value,
+            progress=_PROGRESS.value,
+        )
+    except (sources.SourceError, OSError) as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"{source.description}: {summary.num_frames} images, {summary.num_instances} "
+        f"instances.\nResults: {summary.results_path} (per image: {summary.predictions_path})."
+    )
+    if summary.drawing_paths:
+        print(f"Drawings: {os.path.dirname(summary.drawing_paths[0])}{os.sep}")
+    if summary.num_frames == 0:
+        print("No image could be read.", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -178,6 +263,9 @@ def main(argv: list[str]) -> int:
         source = sources.open_source(_INPUT.value, max_frames=_MAX_FRAMES.value)
     except (FileNotFoundError, ValueError) as error:
         raise app.UsageError(f"--input: {error}") from None
+
+    if _task(model_path) == "segmentation":
+        return _run_segmentation(model_path, source)
 
     from associative_embedding.evaluation import predictor as predictor_lib
     from associative_embedding.inference import estimator as estimator_lib

@@ -93,12 +93,12 @@ def build_model_from_config(config: ml_collections.ConfigDict) -> StackedHourgla
     )
 
 
-def read_training_config(path: str) -> ml_collections.ConfigDict:
-    """The config.json of a training run, from its work dir or one of its checkpoint prefixes.
+def training_workdir(path: str) -> str:
+    """The `tools/train.py` work dir of a work dir or one of its checkpoint prefixes.
 
     Args:
-        path: a `tools/train.py` work dir, or a checkpoint prefix inside one
-            (WORKDIR/checkpoints/ckpt-N, WORKDIR/best/model).
+        path: a work dir, or a checkpoint prefix inside one (WORKDIR/checkpoints/ckpt-N,
+            WORKDIR/best/model).
 
     Raises:
         FileNotFoundError: naming the path when no config.json is there (or one folder up).
@@ -106,11 +106,19 @@ def read_training_config(path: str) -> ml_collections.ConfigDict:
     folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     candidates = (folder,) if os.path.isdir(path) else (folder, os.path.dirname(folder))
     for candidate in candidates:
-        config_path = os.path.join(candidate, CONFIG_NAME)
-        if os.path.isfile(config_path):
-            with open(config_path) as handle:
-                return ml_collections.ConfigDict(json.load(handle))
+        if os.path.isfile(os.path.join(candidate, CONFIG_NAME)):
+            return candidate
     raise FileNotFoundError(f"{path}: no {CONFIG_NAME} found (not a training work dir)")
+
+
+def read_training_config(path: str) -> ml_collections.ConfigDict:
+    """The config.json of a training run, from its work dir or one of its checkpoint prefixes.
+
+    Raises:
+        FileNotFoundError: naming the path when no config.json is there (or one folder up).
+    """
+    with open(os.path.join(training_workdir(path), CONFIG_NAME)) as handle:
+        return ml_collections.ConfigDict(json.load(handle))
 
 
 def load_trained_model(workdir: str, *, which: str = "best") -> StackedHourglass:
