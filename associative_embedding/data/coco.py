@@ -62,7 +62,17 @@ from tqdm import tqdm
 from associative_embedding.data import image_io
 from associative_embedding.data.record import PoseRecord, merge_rles
 
-__all__ = ["ReadReport", "load_annotation_json", "read_coco_keypoints"]
+__all__ = [
+    "ImageEntry",
+    "ReadReport",
+    "check_image",
+    "image_entries",
+    "load_annotation_json",
+    "read_coco_keypoints",
+    "region_rle",
+    "segmentation_rle",
+    "skip_or_raise",
+]
 
 SplitRole = Literal["train", "eval"]
 IgnoreMode = Literal["crowd_and_unlabelled", "crowd"]
@@ -211,41 +221,64 @@ def _encode_rle(rle: dict) -> dict:
             "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
 
 
-def _region_rle(
+def segmentation_rle(
     annotation: dict, height: int, width: int, report: ReadReport
-) -> dict | None:
-    """The annotation's region as one compressed RLE (bytes counts), or None if it has none.
+) -> tuple[dict | None, list[str]]:
+    """The annotation's segmentation as one compressed RLE (bytes counts), without fallback.
 
-    Segmentation first (RLE compressed or not, polygons of >= 6 numbers), then the bbox.
+    Accepts compressed and uncompressed RLE (of the image's size) and polygons of >= 6 numbers.
+
+    Returns:
+        (rle, or None when no usable segmentation is left; the names of the problems found).
+        Every problem is also counted in `report` under the annotation id.
     """
     annotation_id = annotation.get("id")
+    problems: list[str] = []
+
+    def problem(name: str) -> None:
+        problems.append(name)
+        report.count(name, annotation_id)
+
     segmentation = annotation.get("segmentation")
     if isinstance(segmentation, dict) and "counts" in segmentation:
         size = segmentation.get("size")
         if not isinstance(size, (list, tuple)) or [int(s) for s in size] != [height, width]:
-            report.count("rle_size_mismatch", annotation_id)
+            problem("rle_size_mismatch")
         elif isinstance(segmentation["counts"], list):  # uncompressed RLE (COCO crowds)
-            return mask_utils.frPyObjects(segmentation, height, width)
+            return mask_utils.frPyObjects(segmentation, height, width), problems
         else:
-            return _encode_rle(segmentation)
+            return _encode_rle(segmentation), problems
     elif isinstance(segmentation, list) and segmentation:
         polygons = []
         for polygon in segmentation:
             numbers = _finite_numbers(polygon)
             if isinstance(polygon, (list, tuple)) and len(polygon) < 6:
-                report.count("polygon_too_short", annotation_id)
+                problem("polygon_too_short")
             elif numbers is None or len(numbers) % 2:
-                report.count("polygon_malformed", annotation_id)
+                problem("polygon_malformed")
             else:
                 polygons.append(numbers.tolist())
         if polygons:
-            return mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
-        report.count("segmentation_missing", annotation_id)
+            return mask_utils.merge(mask_utils.frPyObjects(polygons, height, width)), problems
+        problem("segmentation_missing")
     else:
-        report.count("segmentation_missing", annotation_id)
+        problem("segmentation_missing")
+    return None, problems
+
+
+def region_rle(
+    annotation: dict, height: int, width: int, report: ReadReport
+) -> dict | None:
+    """The annotation's region as one compressed RLE (bytes counts), or None if it has none.
+
+    Segmentation first (`segmentation_rle`), then the bbox.
+    """
+    rle, _ = segmentation_rle(annotation, height, width, report)
+    if rle is not None:
+        return rle
     box = _valid_box(annotation.get("bbox"))
     if box is None:
-        report.count("region_dropped_invalid_box", annotation_id)
+        report.count("region_dropped_invalid_box", annotation.get("id"))
         return None
     # An (N, 4) float64 array is read by pycocotools as boxes (x, y, w, h).
     return mask_utils.frPyObjects(box[np.newaxis].astype(np.float64), height, width)[0]
@@ -315,7 +348,7 @@ def _box_from_keypoints(keypoints: np.ndarray) -> np.ndarray:
 
 
 @dataclasses.dataclass
-class _ImageEntry:
+class ImageEntry:
     image_id: int
     file_name: str
     height: int
@@ -327,10 +360,10 @@ class _ImageEntry:
     num_unlabelled: int = 0
 
 
-def _image_entries(
+def image_entries(
     images: list, annotation_file: str, image_dir: str, report: ReadReport
-) -> dict[int, _ImageEntry]:
-    entries: dict[int, _ImageEntry] = {}
+) -> dict[int, ImageEntry]:
+    entries: dict[int, ImageEntry] = {}
     for index, image in enumerate(images):
         if not isinstance(image, dict) or "id" not in image or "file_name" not in image:
             raise ValueError(
@@ -344,7 +377,7 @@ def _image_entries(
         if not height or not width or height <= 0 or width <= 0:
             report.count("image_size_missing", image_id)
             height, width = (0, 0) if not os.path.isfile(path) else image_io.read_image_size(path)
-        entries[image_id] = _ImageEntry(image_id, path, int(height), int(width), image)
+        entries[image_id] = ImageEntry(image_id, path, int(height), int(width), image)
     return entries
 
 
@@ -408,7 +441,7 @@ def read_coco_keypoints(
         data["categories"], category, annotation_file
     )
     num_joints = len(report.keypoint_names)
-    entries = _image_entries(data["images"], annotation_file, image_dir, report)
+    entries = image_entries(data["images"], annotation_file, image_dir, report)
     report.num_images_listed = len(entries)
 
     for annotation in tqdm(data["annotations"], desc="annotations", unit="ann",
@@ -426,7 +459,7 @@ def read_coco_keypoints(
         if annotation.get("iscrowd"):
             report.num_crowd += 1
             entry.num_crowd += 1
-            region = _region_rle(annotation, entry.height, entry.width, report)
+            region = region_rle(annotation, entry.height, entry.width, report)
             if region is not None:
                 entry.regions.append(region)
             continue
@@ -441,7 +474,7 @@ def read_coco_keypoints(
             report.num_unlabelled += 1
             entry.num_unlabelled += 1
             if ignore == "crowd_and_unlabelled":
-                region = _region_rle(annotation, entry.height, entry.width, report)
+                region = region_rle(annotation, entry.height, entry.width, report)
                 if region is not None:
                     entry.regions.append(region)
             continue
@@ -454,7 +487,7 @@ def read_coco_keypoints(
             report.count("area_missing", annotation_id)
             area = float(box[2] * box[3])
             if annotation.get("segmentation"):
-                region = _region_rle(annotation, entry.height, entry.width, report)
+                region = region_rle(annotation, entry.height, entry.width, report)
                 if region is not None and float(mask_utils.area(region)) > 0:
                     area = float(mask_utils.area(region))
         report.num_people += 1
@@ -464,7 +497,7 @@ def read_coco_keypoints(
     kept = []
     for entry in entries.values():
         if entry.height <= 0:  # no size in the JSON and no file to read it from
-            _skip_or_raise(
+            skip_or_raise(
                 "image_missing",
                 f"image {entry.image_id}: image file not found: {entry.file_name}",
                 entry, skip_bad_images, report,
@@ -476,9 +509,9 @@ def read_coco_keypoints(
         kept.append(entry)
     for entry in tqdm(kept, desc="checking images", unit="img",
                       disable=not verify_images or len(kept) < 200, leave=False):
-        problem = _check_image(entry, verify_images)
+        problem = check_image(entry, verify_images)
         if problem is not None:
-            _skip_or_raise(*problem, entry, skip_bad_images, report)
+            skip_or_raise(*problem, entry, skip_bad_images, report)
             continue
         rles = list(entry.regions)
         if use_image_ignore_regions:
@@ -490,8 +523,8 @@ def read_coco_keypoints(
     return records, report
 
 
-def _skip_or_raise(
-    issue: str, message: str, entry: _ImageEntry, skip: bool, report: ReadReport
+def skip_or_raise(
+    issue: str, message: str, entry: ImageEntry, skip: bool, report: ReadReport
 ) -> None:
     if not skip:
         raise (FileNotFoundError if issue == "image_missing" else image_io.ImageDecodeError)(
@@ -500,7 +533,7 @@ def _skip_or_raise(
     report.count(issue, entry.file_name)
 
 
-def _check_image(entry: _ImageEntry, verify: bool) -> tuple[str, str] | None:
+def check_image(entry: ImageEntry, verify: bool) -> tuple[str, str] | None:
     """(issue, message) when the image file is missing, broken or of another size."""
     if not os.path.isfile(entry.file_name):
         return "image_missing", f"image {entry.image_id}: image file not found: {entry.file_name}"
@@ -518,7 +551,7 @@ def _check_image(entry: _ImageEntry, verify: bool) -> tuple[str, str] | None:
     return None
 
 
-def _to_record(entry: _ImageEntry, num_joints: int, rles: list) -> PoseRecord:
+def _to_record(entry: ImageEntry, num_joints: int, rles: list) -> PoseRecord:
     if entry.people:
         keypoints = np.stack([p[0] for p in entry.people])
         boxes = np.stack([p[1] for p in entry.people])

@@ -223,15 +223,7 @@ def _segmentation_rle(
     if isinstance(segmentation, dict) and _rle_corrupt(segmentation, height, width):
         report.count("rle_invalid", annotation.get("id"))
         return None, ["rle_invalid"]
-    # The keypoint reader's region logic with the bbox fallback disabled (an instance mask must
-    # come from its segmentation); its issues go to a scratch report to know what went wrong.
-    scratch = ReadReport(source=report.source)
-    without_box = {key: value for key, value in annotation.items() if key != "bbox"}
-    rle = coco_reader._region_rle(without_box, height, width, scratch)
-    scratch.issues.pop("region_dropped_invalid_box", None)
-    for name, amount in scratch.issues.items():
-        report.count(name, annotation.get("id"), amount)
-    return rle, sorted(scratch.issues)
+    return coco_reader.segmentation_rle(annotation, height, width, report)
 
 
 def _rle_corrupt(segmentation: dict, height: int, width: int) -> bool:
@@ -379,7 +371,7 @@ def read_coco_instances_with_report(
     channel_of_id = {category_id: index for index, category_id in enumerate(categories.ids)}
 
     report = InstanceReadReport(source=annotation_file, category_names=categories.names)
-    entries = coco_reader._image_entries(data["images"], annotation_file, image_dir, report)
+    entries = coco_reader.image_entries(data["images"], annotation_file, image_dir, report)
     report.num_images_listed = len(entries)
     instances = {image_id: _ImageInstances() for image_id in entries}
     annotations = data["annotations"]
@@ -430,7 +422,7 @@ def read_coco_instances_with_report(
                     segmentation, entry.height, entry.width):
                 invalid("rle_invalid", annotation, "the crowd RLE's run lengths are corrupt")
                 continue
-            region = coco_reader._region_rle(annotation, entry.height, entry.width, report)
+            region = coco_reader.region_rle(annotation, entry.height, entry.width, report)
             if region is not None:
                 image.ignore.append(region)
             continue
@@ -461,7 +453,7 @@ def read_coco_instances_with_report(
     kept = []
     for entry in entries.values():
         if entry.height <= 0:  # no size in the JSON and no file to read it from
-            coco_reader._skip_or_raise(
+            coco_reader.skip_or_raise(
                 "image_missing",
                 f"image {entry.image_id}: image file not found: {entry.file_name}",
                 entry, skip_invalid, report,
@@ -472,9 +464,9 @@ def read_coco_instances_with_report(
     for entry in tqdm(kept, desc="checking images", unit="img",
                       disable=not (verify_images and (progress or len(kept) >= 200)),
                       leave=False):
-        problem = coco_reader._check_image(entry, verify_images)
+        problem = coco_reader.check_image(entry, verify_images)
         if problem is not None:
-            coco_reader._skip_or_raise(*problem, entry, skip_invalid, report)
+            coco_reader.skip_or_raise(*problem, entry, skip_invalid, report)
             continue
         image = instances[entry.image_id]
         records.append(InstanceRecord(
