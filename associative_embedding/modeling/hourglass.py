@@ -117,7 +117,8 @@ class StackedHourglass(keras.Model):
             widths: hourglass channel widths, top level first; the depth is len(widths) - 1
                 (>= 1). widths[0] is also the stem output width. Official: 256..768 (+128).
             num_joints: K, heatmap (and tag) channels per person part.
-            tag_dim: D, dimension of each joint's tag (>= 1).
+            tag_dim: D, dimension of each joint's tag (>= 1); 0 builds a heatmap-only network
+                (K channels), e.g. the single-person refinement model of the paper's Table 4.
             batch_norm: add BatchNorm after every 3x3 conv (mmpose style); default False.
             stem_widths: channels of the stem's conv7x7/2 and first conv3 (official (64, 128)).
             feature_width: channels of the two 3x3 head convs after each hourglass; None =
@@ -144,8 +145,10 @@ class StackedHourglass(keras.Model):
             raise ValueError(f"widths needs >= 2 entries (depth >= 1), got {widths}.")
         if len(stem_widths) != 2:
             raise ValueError(f"stem_widths must have 2 entries, got {stem_widths}.")
-        if num_joints < 1 or tag_dim < 1:
-            raise ValueError(f"num_joints and tag_dim must be >= 1, got {num_joints}, {tag_dim}.")
+        if num_joints < 1 or tag_dim < 0:
+            raise ValueError(
+                f"num_joints must be >= 1 and tag_dim >= 0, got {num_joints}, {tag_dim}."
+            )
         if min(widths + stem_widths) < 1:
             raise ValueError(f"widths must be positive, got {widths} and {stem_widths}.")
         if len(input_shape) != 3:

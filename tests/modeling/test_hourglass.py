@@ -243,3 +243,13 @@ def test_trains_under_tf_function_and_xla():
     assert np.isfinite(loss.numpy())
     assert all(grad is not None and np.all(np.isfinite(grad.numpy())) for grad in grads)
     assert np.abs(grads[0].numpy()).sum() > 0  # the stem receives gradient
+
+
+def test_heatmap_only_network_with_tag_dim_zero():
+    model = StackedHourglass(num_stacks=1, num_joints=5, tag_dim=0, **TINY)
+    outputs = model(np.zeros((1, 64, 64, 3), np.float32))
+    assert outputs.shape == (1, 1, 16, 16, 5)
+    heatmaps, tags = split_outputs(outputs, 5, 0)
+    assert heatmaps.shape == (1, 1, 16, 16, 5) and tags.shape == (1, 1, 16, 16, 5, 0)
+    with pytest.raises(ValueError, match="tag_dim >= 0"):
+        StackedHourglass(num_stacks=1, num_joints=5, tag_dim=-1, **TINY)
