@@ -60,7 +60,7 @@ LOSS_LOG_NAME = "losses.jsonl"
 CONFIG_NAME = "config.json"
 
 
-TASKS = ("pose", "segmentation")
+TASKS = ("pose", "segmentation", "refinement")
 
 
 def config_task(config: Any) -> str:
@@ -72,7 +72,7 @@ def config_task(config: Any) -> str:
 
 
 def num_detection_channels(config: Any) -> int:
-    """K of the network: joints of `config.dataset.keypoints` (pose) or
+    """K of the network: joints of `config.dataset.keypoints` (pose, refinement) or
     `config.dataset.num_categories` (segmentation)."""
     if config_task(config) == "segmentation":
         return int(config.dataset.num_categories)
@@ -184,11 +184,17 @@ def make_trainer(
     strategy: tf.distribute.Strategy | None = None,
     data: Any | None = None,
 ) -> Trainer:
-    """The trainer of `config.task`: `PoseTrainer` or `SegmentationTrainer`."""
-    if config_task(config) == "segmentation":
+    """The trainer of `config.task`: `PoseTrainer`, `SegmentationTrainer` or (the paper's
+    single-person refinement network) `RefinementTrainer`."""
+    task = config_task(config)
+    if task == "segmentation":
         from associative_embedding.segmentation.trainer import SegmentationTrainer
 
         return SegmentationTrainer(config, workdir, strategy, data)
+    if task == "refinement":
+        from associative_embedding.refinement.trainer import RefinementTrainer
+
+        return RefinementTrainer(config, workdir, strategy, data)
     return PoseTrainer(config, workdir, strategy, data)
 
 
