@@ -186,3 +186,25 @@ def test_tag_heatmaps_default_range_grid_and_errors():
                                         joints=[17])
     low, high = visualization.tag_value_range(heatmaps, tags[..., 0], detection_threshold=2.0)
     assert low < high
+
+
+def test_draw_instances_fills_masks_in_distinct_colours():
+    from types import SimpleNamespace
+
+    from associative_embedding.visualization import draw_instances
+
+    image = np.full((40, 50, 3), 100, np.uint8)
+    first = np.zeros((40, 50), bool)
+    first[5:20, 5:20] = True
+    second = np.zeros((40, 50), bool)
+    second[5:20, 20:35] = True  # touches the first
+    instances = [SimpleNamespace(category_index=0, mask=first, score=0.9),
+                 SimpleNamespace(category_index=0, mask=second, score=0.8),
+                 SimpleNamespace(category_index=1, mask=second, score=0.01)]
+    drawn = draw_instances(image, instances, ["disc", "square"], score_threshold=0.1)
+    assert drawn.shape == image.shape and np.array_equal(image[0, 0], [100, 100, 100])
+    assert not np.array_equal(drawn[12, 12], drawn[12, 27])  # two instances, two colours
+    assert np.array_equal(drawn[35, 45], image[35, 45])  # background untouched
+    with pytest.raises(ValueError, match="resize first"):
+        draw_instances(image, [SimpleNamespace(category_index=0, mask=first[:10], score=1.0)],
+                       ["disc"])
