@@ -12,6 +12,10 @@ Examples:
     python tools/predict.py --input='data/**/*.jpg' --checkpoint=model.keras --tag_plot \\
         --output_dir=out
 
+    # The paper's full pipeline: every person refined by a single-person network (Table 4).
+    python tools/predict.py --input=photos/ --checkpoint=runs/coco \\
+        --refine_checkpoint=runs/coco_refine --output_dir=out
+
     # The first webcam until Ctrl-C (or --max_frames).
     python tools/predict.py --input=0 --checkpoint=model.keras --output_dir=out
 
@@ -101,6 +105,32 @@ _ADJUST = flags.DEFINE_enum(
     "eval.adjust for a work dir or checkpoint, else official).",
 )
 _REFINE = flags.DEFINE_bool("refine", True, "Decoder: fill missing joints.")
+_REFINE_CHECKPOINT = flags.DEFINE_string(
+    "refine_checkpoint", None,
+    "Single-person refinement network (paper Table 4): a refinement training work dir (its "
+    "best checkpoint), a checkpoint prefix or a '.keras' file. Every decoded person is "
+    "cropped and refined (associative_embedding/refinement/refine.py). Pose task only.",
+)
+_REFINE_THRESHOLD = flags.DEFINE_float(
+    "refine_threshold", 0.15,
+    "Refinement: a detected joint takes the refined position when its refined heatmap value "
+    "exceeds this (missing joints are always filled).",
+)
+_REFINE_CROP_SIZES = flags.DEFINE_list(
+    "refine_crop_sizes", [],
+    "Refinement: crop sizes in pixels (multiples of the network's 64), e.g. 192,256,320; "
+    "several are averaged (default: the refinement run's crop size, 256 for a '.keras' file).",
+)
+_REFINE_FLIP = flags.DEFINE_bool(
+    "refine_flip", None,
+    "Refinement: flip test on the crops (default: the refinement run's eval.flip, true for a "
+    "'.keras' file).",
+)
+_REFINE_AGREE_RADIUS = flags.DEFINE_float(
+    "refine_agree_radius", 10.0,
+    "Refinement: a person keeps its original pose when fewer than 20 percent of its detected "
+    "joints have a refined position within this many image pixels (official demo: 10).",
+)
 _TAG_PLOT = flags.DEFINE_bool(
     "tag_plot", False, "Also save the tag plot PNGs (paper Figures 4 and 7) per image / frame."
 )
@@ -265,6 +295,9 @@ def main(argv: list[str]) -> int:
         raise app.UsageError(f"--input: {error}") from None
 
     if _task(model_path) == "segmentation":
+        if _REFINE_CHECKPOINT.value:
+            source.close()
+            raise app.UsageError("--refine_checkpoint refines poses; not for segmentation.")
         return _run_segmentation(model_path, source)
 
     from associative_embedding.evaluation import predictor as predictor_lib
@@ -279,8 +312,15 @@ def main(argv: list[str]) -> int:
     except (FileNotFoundError, ValueError) as error:
         source.close()
         raise app.UsageError(str(error)) from None
+    try:
+        refiner = _refiner(layout.keypoint_info)
+    except (FileNotFoundError, ValueError) as error:
+        source.close()
+        raise app.UsageError(f"--refine_checkpoint: {error}") from None
     config.output_stride = layout.output_stride
-    estimator = estimator_lib.ImagePoseEstimator(predictor, layout.keypoint_info, config)
+    estimator = estimator_lib.ImagePoseEstimator(
+        predictor, layout.keypoint_info, config, refiner
+    )
     options = runner.PredictOptions(
         score_threshold=_SCORE_THRESHOLD.value,
         person_threshold=_PERSON_THRESHOLD.value,
@@ -296,10 +336,32 @@ def main(argv: list[str]) -> int:
         print(f"Error: {error}", file=sys.stderr)
         return 1
     print(runner.describe(summary, source))
+    if refiner is not None:
+        print(refiner.stats.describe())
     if summary.num_frames == 0:
         print("No image could be read.", file=sys.stderr)
         return 1
     return 0
+
+
+def _refiner(keypoint_info: Any) -> Any:
+    """The single-person refiner of --refine_checkpoint (None without it)."""
+    if not _REFINE_CHECKPOINT.value:
+        return None
+    from associative_embedding.refinement.refine import load_refiner, parse_crop_sizes
+
+    options = {}
+    if _REFINE_CROP_SIZES.value:
+        options["crop_sizes"] = parse_crop_sizes(_REFINE_CROP_SIZES.value)
+    if _REFINE_FLIP.value is not None:
+        options["flip"] = _REFINE_FLIP.value
+    return load_refiner(
+        _REFINE_CHECKPOINT.value,
+        keypoint_info,
+        threshold=_REFINE_THRESHOLD.value,
+        agree_radius=_REFINE_AGREE_RADIUS.value,
+        **options,
+    )
 
 
 if __name__ == "__main__":

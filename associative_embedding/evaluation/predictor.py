@@ -15,8 +15,10 @@ Pieces (each usable alone):
     to the network's multiple), the network on the image and, with ``flip``, its mirror (one
     batch), flip and multi-scale fusion (``codec.fusion.fuse_outputs``, 'official' or 'paper'
     tags) onto the largest scale's grid, the paper's oracles (``evaluation.oracle``) on that
-    grid, grouping (``codec.group_poses``) and back-projection (``codec.fusion.poses_to_image``).
-    With both oracles no network (and no image file) is needed.
+    grid, grouping (``codec.group_poses``) and back-projection (``codec.fusion.poses_to_image``),
+    then, with a ``refiner`` (``refinement.refine.PoseRefiner``, the paper's single-person
+    refinement), each person refined on the image. With both oracles and no refiner no network
+    (and no image file) is needed.
 
 ``read_split`` / ``build_evaluator`` / ``evaluate_records``
     Read a COCO-format (COCO, CrowdPose, ...) or MPII (.mat release or JSON conversion) split in
@@ -31,7 +33,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tensorflow as tf
@@ -49,6 +51,9 @@ from associative_embedding.data.record import PoseRecord
 from associative_embedding.evaluation import oracle as oracle_lib
 from associative_embedding.evaluation.coco_keypoints import CocoKeypointEvaluator
 from associative_embedding.evaluation.mpii_multi_person import MpiiMultiPersonEvaluator
+
+if TYPE_CHECKING:
+    from associative_embedding.refinement.refine import PoseRefiner
 
 DEFAULT_INPUT_MULTIPLE = 64
 DEFAULT_OUTPUT_STRIDE = 4
@@ -259,8 +264,17 @@ class PoseEstimator:
         predictor: Predictor | None,
         keypoint_info: KeypointInfo,
         config: InferenceConfig,
+        refiner: PoseRefiner | None = None,
     ) -> None:
         """Creates the estimator.
+
+        Args:
+            predictor: the multi-person network (None with both oracles).
+            keypoint_info: the dataset's metadata.
+            config: test-time settings.
+            refiner: optional single-person refinement applied to every image's decoded
+                poses (``refinement.refine.PoseRefiner``; any callable
+                (image, poses, scores) -> (poses, scores) works).
 
         Raises:
             ValueError: when the configuration needs a network and none is given.
@@ -274,6 +288,7 @@ class PoseEstimator:
         self.predictor = predictor if config.needs_network else None
         self.keypoint_info = keypoint_info
         self.config = config
+        self.refiner = refiner
         self._decoder_kwargs = {"grouping_order": keypoint_info.grouping_order, **config.decoder}
 
     def estimate(self, record: PoseRecord) -> dict[str, np.ndarray]:
@@ -281,12 +296,17 @@ class PoseEstimator:
 
         The record's ground truth is read only by the oracles.
         """
+        image = None
         if self.predictor is None:
             heatmaps, tags, input_from_image = self._oracle_maps(record)
         else:
-            heatmaps, tags, input_from_image = self._network_maps(record)
+            image = self._read_image(record)
+            heatmaps, tags, input_from_image = self.image_maps(image, record)
         poses, scores = group_poses(heatmaps, tags, **self._decoder_kwargs)
         poses = poses_to_image(poses, input_from_image, self.config.output_stride)
+        if self.refiner is not None:
+            image = self._read_image(record) if image is None else image
+            poses, scores = self.refiner(image, poses, scores)
         return {"poses": poses, "scores": scores}
 
     __call__ = estimate
@@ -321,7 +341,8 @@ class PoseEstimator:
             tag_spacing=self.config.oracle_tag_spacing,
         )
 
-    def _network_maps(self, record: PoseRecord) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _read_image(self, record: PoseRecord) -> np.ndarray:
+        """The record's decoded (H, W, 3) uint8 RGB image, checked against its size."""
         source = record.file_name or f"image {record.image_id}"
         image = image_io.decode_image(record.read_image_bytes(), source=source)
         if image.shape[:2] != (record.height, record.width):
@@ -329,7 +350,7 @@ class PoseEstimator:
                 f"image {record.image_id}: {source} is {image.shape[0]}x{image.shape[1]}, "
                 f"annotated as {record.height}x{record.width}."
             )
-        return self.image_maps(image, record)
+        return image
 
     def image_maps(
         self, image: np.ndarray, record: PoseRecord | None = None

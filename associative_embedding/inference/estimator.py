@@ -11,7 +11,9 @@ need (the fused maps and the poses on their grid):
 2. flip and multi-scale fusion (``codec.fuse_outputs``, 'official' or 'paper' tags) onto the
    largest scale's grid;
 3. grouping (``codec.group_poses``) and back-projection to image pixels
-   (``codec.poses_to_image``).
+   (``codec.poses_to_image``);
+4. with a ``refiner`` (``refinement.refine.PoseRefiner``), the paper's single-person
+   refinement of every person on the image.
 
 For the same image and settings it returns exactly ``PoseEstimator``'s poses (tested).
 """
@@ -19,6 +21,7 @@ For the same image and settings it returns exactly ``PoseEstimator``'s poses (te
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,6 +37,9 @@ from associative_embedding.data.keypoint_info import (
     get_keypoint_info,
 )
 from associative_embedding.evaluation.predictor import InferenceConfig, PoseEstimator, Predictor
+
+if TYPE_CHECKING:
+    from associative_embedding.refinement.refine import PoseRefiner
 
 __all__ = [
     "ImagePoseEstimator",
@@ -120,7 +126,8 @@ class ImagePrediction:
             people sorted by score; missing joints have score 0.
         scores: (P,) float32 person scores.
         map_poses: (P, K, 3) float32 the same poses in heatmap corner coordinates of the
-            fused maps (the decoder's output: pixel j spans [j, j + 1)).
+            fused maps (the decoder's output: pixel j spans [j, j + 1); after a refiner, the
+            refined poses mapped onto that grid).
         heatmaps: (h, w, K) float32 fused heatmaps (grid of the largest scale, padding
             included).
         tags: (h, w, K, D') float32 fused tags (D' = D, 2D with flip, more with
@@ -183,6 +190,7 @@ class ImagePoseEstimator:
         predictor: Predictor,
         keypoint_info: KeypointInfo,
         config: InferenceConfig | None = None,
+        refiner: PoseRefiner | None = None,
     ) -> None:
         """Creates the estimator.
 
@@ -190,6 +198,8 @@ class ImagePoseEstimator:
             predictor: the network (``evaluation.predictor.load_predictor``).
             keypoint_info: the dataset's metadata (flip index, grouping order).
             config: test-time settings; its oracles must be empty (there is no ground truth).
+            refiner: optional single-person refinement of the decoded poses
+                (``refinement.refine.PoseRefiner``).
 
         Raises:
             ValueError: when oracles are requested.
@@ -202,6 +212,7 @@ class ImagePoseEstimator:
         self.predictor = predictor
         self.keypoint_info = keypoint_info
         self.config = config
+        self.refiner = refiner
         self._decoder_kwargs = {"grouping_order": keypoint_info.grouping_order, **config.decoder}
         # The network, flip and multi-scale fusion are PoseEstimator's (one implementation).
         self._estimator = PoseEstimator(predictor, keypoint_info, config)
@@ -227,13 +238,19 @@ class ImagePoseEstimator:
         fused_heatmaps, fused_tags, input_from_image = self._estimator.image_maps(image)
         map_poses, scores = group_poses(fused_heatmaps, fused_tags, **self._decoder_kwargs)
         poses = poses_to_image(map_poses, input_from_image, config.output_stride)
+        maps_from_image = map_from_image(input_from_image, config.output_stride)
+        if self.refiner is not None:
+            poses, scores = self.refiner(image, poses, scores)
+            # Map pixel centres + 0.5: the decoder's corner coordinates.
+            map_poses = transforms.transform_points(poses, maps_from_image)
+            map_poses[..., :2] += np.float32(0.5)
         return ImagePrediction(
             poses=poses,
             scores=scores,
             map_poses=map_poses,
             heatmaps=fused_heatmaps,
             tags=fused_tags,
-            map_from_image=map_from_image(input_from_image, config.output_stride),
+            map_from_image=maps_from_image,
             image_size=(int(height), int(width)),
         )
 

@@ -8,6 +8,7 @@ the TensorBoard image 'eval/instances'.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import cv2
@@ -16,6 +17,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from associative_embedding.data import image_io
+from associative_embedding.data.instances import InstanceCategories, InstanceRecord
 from associative_embedding.evaluation.instance_segmentation import InstanceSegmentationEvaluator
 from associative_embedding.evaluation.predictor import model_predictor, write_json
 from associative_embedding.segmentation.config import instance_decoder_options
@@ -41,6 +43,40 @@ def segmenter_from_config(model, config) -> InstanceSegmenter:
     )
 
 
+def evaluate_segmenter(
+    segmenter: InstanceSegmenter,
+    records: Sequence[InstanceRecord],
+    categories: InstanceCategories,
+    output_dir: str,
+    *,
+    num_drawn_images: int = 8,
+    progress: bool | None = None,
+) -> tuple[dict[str, float], list[np.ndarray]]:
+    """Segments every record's image and scores the instances (mAP^r, COCO segm AP).
+
+    Writes OUTPUT_DIR/segm_results.json, OUTPUT_DIR/metrics.json and the first
+    `num_drawn_images` images with their instances as OUTPUT_DIR/drawings/<image_id>.jpg.
+
+    Returns:
+        (metrics, the drawn pictures (H, W, 3) RGB uint8).
+    """
+    drawing_dir = os.path.join(output_dir, "drawings")
+    os.makedirs(drawing_dir, exist_ok=True)
+    evaluator = InstanceSegmentationEvaluator(categories, output_dir=output_dir)
+    drawings = []
+    for record in tqdm(records, desc="segment", unit="img", leave=False, disable=progress):
+        image = image_io.read_image(record.file_name)
+        instances = segmenter(image)
+        evaluator.process(record, instances)
+        if len(drawings) < num_drawn_images:
+            drawing = draw_instances(image, instances, categories.names)
+            cv2.imwrite(os.path.join(drawing_dir, f"{record.image_id}.jpg"), drawing[..., ::-1])
+            drawings.append(drawing)
+    metrics = {key: float(value) for key, value in evaluator.evaluate().items()}
+    write_json(os.path.join(output_dir, "metrics.json"), metrics)
+    return metrics, drawings
+
+
 def evaluate_segmentation(trainer: SegmentationTrainer, step: int) -> dict[str, float]:
     """Evaluates the trainer's model on its validation records; returns the metrics."""
     eval_config = trainer.config.eval
@@ -49,23 +85,10 @@ def evaluate_segmentation(trainer: SegmentationTrainer, step: int) -> dict[str, 
     if eval_config.max_images > 0:
         records = records[: eval_config.max_images]
     output_dir = os.path.join(trainer.workdir, "eval", f"step_{step}")
-    drawing_dir = os.path.join(output_dir, "drawings")
-    os.makedirs(drawing_dir, exist_ok=True)
-    segmenter = segmenter_from_config(trainer.model, trainer.config)
-    evaluator = InstanceSegmentationEvaluator(data.categories, output_dir=output_dir)
-    drawings = []
-    for record in tqdm(records, desc=f"eval step {step}", unit="img", leave=False,
-                       disable=None):
-        image = image_io.read_image(record.file_name)
-        instances = segmenter(image)
-        evaluator.process(record, instances)
-        if len(drawings) < eval_config.num_drawn_images:
-            drawing = draw_instances(image, instances, data.categories.names)
-            name = f"{record.image_id}.jpg"
-            cv2.imwrite(os.path.join(drawing_dir, name), drawing[..., ::-1])
-            drawings.append(drawing)
-    metrics = {key: float(value) for key, value in evaluator.evaluate().items()}
-    write_json(os.path.join(output_dir, "metrics.json"), metrics)
+    metrics, drawings = evaluate_segmenter(
+        segmenter_from_config(trainer.model, trainer.config), records, data.categories,
+        output_dir, num_drawn_images=eval_config.num_drawn_images,
+    )
     if drawings and trainer.is_chief:
         writer = tf.summary.create_file_writer(os.path.join(trainer.workdir, "tensorboard"))
         with writer.as_default(step=step):
