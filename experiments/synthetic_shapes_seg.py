@@ -54,8 +54,12 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
 
     config.loss.normalization = "mean"
     config.loss.push_type = "hinge"
-    config.loss.pull_weight = 1.0
-    config.loss.push_weight = 1.0
+    config.loss.pull_weight = 0.1
+    config.loss.push_weight = 0.1
+    # Each pixel's detection error weighted by 1 + 5 * target: the union targets cover ~1/4 of
+    # the pixels, and without it the categories stay confused after 1000 steps (mAP^r@0.5 0.02
+    # with weight 0 and tag weights 1, 0.80 with weight 5 and tag weights 0.1, measured).
+    config.loss.detection_foreground_weight = 5.0
 
     config.optimizer.learning_rate = 3e-3
     config.optimizer.schedule = "cosine"

@@ -1,4 +1,5 @@
-"""Evaluates a pose model (or the paper's oracles) on a COCO- or MPII-format split.
+"""Evaluates a pose model (or the paper's oracles) on a COCO- or MPII-format split, or an
+instance-segmentation model on a COCO instances split or PASCAL VOC.
 
 Examples:
     # Ceiling of the representation: ground-truth heatmaps and tags, full resolution, no model.
@@ -18,8 +19,15 @@ Examples:
     python tools/evaluate.py --model=runs/coco --refine_checkpoint=runs/coco_refine \
         --refine_crop_sizes=256 --scales=2,1,0.5 --flip ...
 
+    # Instance segmentation (the task is read from the work dir): mAP^r@0.5/0.7, COCO segm AP.
+    python tools/evaluate.py --model=runs/shapes --output_dir=OUT \
+        --annotations=runs/shapes/synthetic_shapes/annotations/instances_val.json \
+        --images=runs/shapes/synthetic_shapes/val
+    python tools/evaluate.py --model=runs/voc --voc_root=VOCdevkit/VOC2012 --scales=0.5,1,1.5 ...
+
 Writes <output_dir>/metrics.json (key 'AP' among others) and, for COCO-format splits,
-<output_dir>/keypoint_results.json (COCO results format). The work is done by
+<output_dir>/keypoint_results.json (COCO results format); for segmentation, metrics.json (keys
+'mAPr@0.5', 'mAPr@0.7', 'segm_AP', ...), segm_results.json and drawings/. The work is done by
 ``associative_embedding.evaluation``; this file only parses flags.
 """
 
@@ -117,10 +125,71 @@ _REFINE_AGREE_RADIUS = flags.DEFINE_float(
     "joints have a refined position within this many image pixels (official demo: 10).",
 )
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.")
+_VOC_ROOT = flags.DEFINE_string(
+    "voc_root", None, "Segmentation: VOCdevkit/VOC2012 (instead of --annotations/--images)."
+)
+_VOC_SPLIT = flags.DEFINE_string("voc_split", "val", "Segmentation: the VOC split list.")
+
+
+def _segmentation_run(model_path: str | None) -> bool:
+    """Whether --model is an instance-segmentation training run (work dir or checkpoint)."""
+    if not model_path:
+        return False
+    from associative_embedding.training.trainer import config_task, read_training_config
+
+    try:
+        return config_task(read_training_config(model_path)) == "segmentation"
+    except FileNotFoundError:
+        return False
+
+
+def _evaluate_segmentation() -> int:
+    """Scores a segmentation run: decoder settings from its eval config, --scales and
+    --input_size override them when given."""
+    from associative_embedding.data.coco_instances import read_coco_instances
+    from associative_embedding.data.voc import read_voc_instances
+    from associative_embedding.segmentation.evaluation_hook import (
+        evaluate_segmenter,
+        segmenter_from_config,
+    )
+    from associative_embedding.training.trainer import read_training_config
+
+    config = read_training_config(_MODEL.value)
+    if flags.FLAGS["scales"].present:
+        config.eval.scales = predictor_lib.parse_scales(_SCALES.value)
+    if flags.FLAGS["input_size"].present:
+        config.eval.input_size = _INPUT_SIZE.value
+    predictor = predictor_lib.load_predictor(_MODEL.value)
+    if _VOC_ROOT.value:
+        records, categories = read_voc_instances(_VOC_ROOT.value, _VOC_SPLIT.value)
+    elif _ANNOTATIONS.value and _IMAGES.value:
+        records, categories = read_coco_instances(_ANNOTATIONS.value, _IMAGES.value)
+    else:
+        raise app.UsageError("segmentation needs --annotations and --images, or --voc_root.")
+    if categories.num_categories != int(config.dataset.num_categories):
+        raise app.UsageError(
+            f"the split has {categories.num_categories} categories, the model "
+            f"{config.dataset.num_categories}."
+        )
+    if _MAX_IMAGES.value > 0:
+        records = records[: _MAX_IMAGES.value]
+    segmenter = segmenter_from_config(predictor, config)
+    metrics, _ = evaluate_segmenter(
+        segmenter, records, categories, _OUTPUT_DIR.value,
+        progress=None if _PROGRESS.value else True,
+    )
+    print(
+        f"mAPr@0.5 = {metrics['mAPr@0.5']:.4f}, mAPr@0.7 = {metrics['mAPr@0.7']:.4f}, "
+        f"segm AP = {metrics['segm_AP']:.4f} on {len(records)} images (input_size "
+        f"{config.eval.input_size}, scales {list(config.eval.scales)})"
+    )
+    return 0
 
 
 def main(argv: list[str]) -> int:
     del argv
+    if _segmentation_run(_MODEL.value):
+        return _evaluate_segmentation()
     oracles = parse_oracles(_ORACLE.value)
     config = predictor_lib.InferenceConfig(
         input_size=_INPUT_SIZE.value,

@@ -228,8 +228,7 @@ def _run_segmentation(model_path: str, source: Any) -> int:
     """--task=segmentation: a segmentation work dir or checkpoint prefix."""
     from associative_embedding.evaluation import predictor as predictor_lib
     from associative_embedding.segmentation import predict as segmentation_predict
-    from associative_embedding.segmentation.config import instance_decoder_options
-    from associative_embedding.segmentation.segmenter import InstanceSegmenter
+    from associative_embedding.segmentation.evaluation_hook import segmenter_from_config
     from associative_embedding.training.trainer import read_training_config, training_workdir
 
     try:
@@ -248,17 +247,11 @@ def _run_segmentation(model_path: str, source: Any) -> int:
     categories = segmentation_predict.read_categories(
         training_workdir(model_path), num_categories
     )
-    scales = (predictor_lib.parse_scales(_SCALES.value) if flags.FLAGS["scales"].present
-              else tuple(config.eval.scales))
-    segmenter = InstanceSegmenter(
-        predictor, num_categories, int(config.model.tag_dim),
-        input_size=_INPUT_SIZE.value if _INPUT_SIZE.value is not None
-        else int(config.eval.input_size),
-        output_stride=int(config.input.output_stride),
-        scales=scales,
-        scale_nms_iou=float(config.eval.scale_nms_iou),
-        decoder=instance_decoder_options(config.eval),
-    )
+    if flags.FLAGS["scales"].present:
+        config.eval.scales = predictor_lib.parse_scales(_SCALES.value)
+    if _INPUT_SIZE.value is not None:
+        config.eval.input_size = _INPUT_SIZE.value
+    segmenter = segmenter_from_config(predictor, config)
     try:
         summary = segmentation_predict.run_segmentation(
             source, segmenter, categories, _OUTPUT_DIR.value,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -19,7 +19,7 @@ from tqdm import tqdm
 from associative_embedding.data import image_io
 from associative_embedding.data.instances import InstanceCategories, InstanceRecord
 from associative_embedding.evaluation.instance_segmentation import InstanceSegmentationEvaluator
-from associative_embedding.evaluation.predictor import model_predictor, write_json
+from associative_embedding.evaluation.predictor import Predictor, model_predictor, write_json
 from associative_embedding.segmentation.config import instance_decoder_options
 from associative_embedding.segmentation.segmenter import InstanceSegmenter
 from associative_embedding.visualization import draw_instances
@@ -28,11 +28,17 @@ if TYPE_CHECKING:
     from associative_embedding.segmentation.trainer import SegmentationTrainer
 
 
-def segmenter_from_config(model, config) -> InstanceSegmenter:
-    """The `InstanceSegmenter` of a training config's eval section around a Keras model."""
+def segmenter_from_config(model: Any, config: Any) -> InstanceSegmenter:
+    """The `InstanceSegmenter` of a training config's eval section.
+
+    Args:
+        model: a Keras model or an `evaluation.predictor.Predictor` (`load_predictor`).
+        config: a segmentation training config (ConfigDict, or a run's config.json).
+    """
     eval_config = config.eval
+    predictor = model if isinstance(model, Predictor) else model_predictor(model)
     return InstanceSegmenter(
-        model_predictor(model),
+        predictor,
         num_categories=int(config.dataset.num_categories),
         tag_dim=int(config.model.tag_dim),
         input_size=int(eval_config.input_size),

@@ -164,3 +164,22 @@ def test_predict_tool_draws_instances(smoke_run, tmp_path):
         }
         ground_truth.createIndex()
         ground_truth.loadRes(results)
+
+
+def test_evaluate_tool_scores_a_segmentation_run(smoke_run, tmp_path):
+    workdir, _, _ = smoke_run
+    shapes = workdir / "synthetic_shapes"
+    out = tmp_path / "eval"
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "tools" / "evaluate.py"), f"--model={workdir}",
+         f"--annotations={shapes / 'annotations' / 'instances_val.json'}",
+         f"--images={shapes / 'val'}", f"--output_dir={out}", "--scales=1,1.5",
+         "--noprogress"],
+        capture_output=True, text=True, timeout=300, env=environment, cwd=PROJECT_ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "mAPr@0.5 = " in result.stdout and "scales [1.0, 1.5]" in result.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"mAPr@0.5", "mAPr@0.7", "segm_AP"} <= set(metrics)
+    assert (out / "segm_results.json").exists()
