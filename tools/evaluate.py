@@ -43,6 +43,7 @@ from absl import app, flags, logging  # noqa: E402
 
 from associative_embedding.evaluation import predictor as predictor_lib  # noqa: E402
 from associative_embedding.evaluation.oracle import ORACLES, parse_oracles  # noqa: E402
+from associative_embedding.refinement import flags as refinement_flags  # noqa: E402
 
 _ANNOTATIONS = flags.DEFINE_string(
     "annotations", None, "COCO-format keypoint JSON, MPII JSON conversion or MPII .mat release."
@@ -98,32 +99,7 @@ _ORACLE_SUBPIXEL = flags.DEFINE_bool(
     "input.subpixel_targets).",
 )
 _REFINE = flags.DEFINE_bool("refine", True, "Decoder: fill missing joints.")
-_REFINE_CHECKPOINT = flags.DEFINE_string(
-    "refine_checkpoint", None,
-    "Single-person refinement network (paper Table 4): a refinement training work dir (its "
-    "best checkpoint), a checkpoint prefix or a '.keras' file. Every decoded person is "
-    "cropped and refined (associative_embedding/refinement/refine.py).",
-)
-_REFINE_THRESHOLD = flags.DEFINE_float(
-    "refine_threshold", 0.15,
-    "Refinement: a detected joint takes the refined position when its refined heatmap value "
-    "exceeds this (missing joints are always filled).",
-)
-_REFINE_CROP_SIZES = flags.DEFINE_list(
-    "refine_crop_sizes", [],
-    "Refinement: crop sizes in pixels (multiples of the network's 64), e.g. 192,256,320; "
-    "several are averaged (default: the refinement run's crop size, 256 for a '.keras' file).",
-)
-_REFINE_FLIP = flags.DEFINE_bool(
-    "refine_flip", None,
-    "Refinement: flip test on the crops (default: the refinement run's eval.flip, true for a "
-    "'.keras' file).",
-)
-_REFINE_AGREE_RADIUS = flags.DEFINE_float(
-    "refine_agree_radius", 10.0,
-    "Refinement: a person keeps its original pose when fewer than 20 percent of its detected "
-    "joints have a refined position within this many image pixels (official demo: 10).",
-)
+REFINEMENT = refinement_flags.define_flags()
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.")
 _VOC_ROOT = flags.DEFINE_string(
     "voc_root", None, "Segmentation: VOCdevkit/VOC2012 (instead of --annotations/--images)."
@@ -218,7 +194,10 @@ def main(argv: list[str]) -> int:
         skip_missing_images=_SKIP_MISSING.value,
     )
     network = predictor_lib.load_predictor(_MODEL.value) if config.needs_network else None
-    refiner = _refiner(split.keypoint_info)
+    try:
+        refiner = refinement_flags.refiner_from_flags(REFINEMENT, split.keypoint_info)
+    except (FileNotFoundError, ValueError) as error:
+        raise app.UsageError(f"--refine_checkpoint: {error}") from None
     estimator = predictor_lib.PoseEstimator(network, split.keypoint_info, config, refiner)
     os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
     evaluator = predictor_lib.build_evaluator(split, _OUTPUT_DIR.value)
@@ -233,7 +212,7 @@ def main(argv: list[str]) -> int:
         logging.error("No image was evaluated (is the split empty?).")
         return 1
     metrics["num_images_skipped"] = split.num_images_skipped
-    metrics["refine_checkpoint"] = _REFINE_CHECKPOINT.value
+    metrics["refine_checkpoint"] = REFINEMENT.checkpoint.value
     predictor_lib.write_json(os.path.join(_OUTPUT_DIR.value, "metrics.json"), metrics)
     if refiner is not None:
         print(refiner.stats.describe())
@@ -242,32 +221,9 @@ def main(argv: list[str]) -> int:
         f"AP = {metrics['AP']:.4f} on {metrics['num_images']} images "
         f"(oracles: {','.join(sorted(oracles)) or 'none'}; input_size {config.input_size}, "
         f"stride {config.output_stride}, scales {list(config.scales)}, flip {config.flip}, "
-        f"refinement {_REFINE_CHECKPOINT.value or 'none'})"
+        f"refinement {REFINEMENT.checkpoint.value or 'none'})"
     )
     return 0
-
-
-def _refiner(keypoint_info):
-    """The single-person refiner of --refine_checkpoint (None without it)."""
-    if not _REFINE_CHECKPOINT.value:
-        return None
-    from associative_embedding.refinement.refine import load_refiner, parse_crop_sizes
-
-    try:
-        options = {}
-        if _REFINE_CROP_SIZES.value:
-            options["crop_sizes"] = parse_crop_sizes(_REFINE_CROP_SIZES.value)
-        if _REFINE_FLIP.value is not None:
-            options["flip"] = _REFINE_FLIP.value
-        return load_refiner(
-            _REFINE_CHECKPOINT.value,
-            keypoint_info,
-            threshold=_REFINE_THRESHOLD.value,
-            agree_radius=_REFINE_AGREE_RADIUS.value,
-            **options,
-        )
-    except (FileNotFoundError, ValueError) as error:
-        raise app.UsageError(f"--refine_checkpoint: {error}") from None
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ from associative_embedding.data.keypoint_info import get_keypoint_info  # noqa: 
 
 # OpenCV only: input errors are reported before TensorFlow is imported (main imports it).
 from associative_embedding.inference import sources  # noqa: E402
+from associative_embedding.refinement import flags as refinement_flags  # noqa: E402
 
 _INPUT = flags.DEFINE_string(
     "input", None,
@@ -105,32 +106,7 @@ _ADJUST = flags.DEFINE_enum(
     "eval.adjust for a work dir or checkpoint, else official).",
 )
 _REFINE = flags.DEFINE_bool("refine", True, "Decoder: fill missing joints.")
-_REFINE_CHECKPOINT = flags.DEFINE_string(
-    "refine_checkpoint", None,
-    "Single-person refinement network (paper Table 4): a refinement training work dir (its "
-    "best checkpoint), a checkpoint prefix or a '.keras' file. Every decoded person is "
-    "cropped and refined (associative_embedding/refinement/refine.py). Pose task only.",
-)
-_REFINE_THRESHOLD = flags.DEFINE_float(
-    "refine_threshold", 0.15,
-    "Refinement: a detected joint takes the refined position when its refined heatmap value "
-    "exceeds this (missing joints are always filled).",
-)
-_REFINE_CROP_SIZES = flags.DEFINE_list(
-    "refine_crop_sizes", [],
-    "Refinement: crop sizes in pixels (multiples of the network's 64), e.g. 192,256,320; "
-    "several are averaged (default: the refinement run's crop size, 256 for a '.keras' file).",
-)
-_REFINE_FLIP = flags.DEFINE_bool(
-    "refine_flip", None,
-    "Refinement: flip test on the crops (default: the refinement run's eval.flip, true for a "
-    "'.keras' file).",
-)
-_REFINE_AGREE_RADIUS = flags.DEFINE_float(
-    "refine_agree_radius", 10.0,
-    "Refinement: a person keeps its original pose when fewer than 20 percent of its detected "
-    "joints have a refined position within this many image pixels (official demo: 10).",
-)
+REFINEMENT = refinement_flags.define_flags()
 _TAG_PLOT = flags.DEFINE_bool(
     "tag_plot", False, "Also save the tag plot PNGs (paper Figures 4 and 7) per image / frame."
 )
@@ -288,7 +264,7 @@ def main(argv: list[str]) -> int:
         raise app.UsageError(f"--input: {error}") from None
 
     if _task(model_path) == "segmentation":
-        if _REFINE_CHECKPOINT.value:
+        if REFINEMENT.checkpoint.value:
             source.close()
             raise app.UsageError("--refine_checkpoint refines poses; not for segmentation.")
         return _run_segmentation(model_path, source)
@@ -306,7 +282,7 @@ def main(argv: list[str]) -> int:
         source.close()
         raise app.UsageError(str(error)) from None
     try:
-        refiner = _refiner(layout.keypoint_info)
+        refiner = refinement_flags.refiner_from_flags(REFINEMENT, layout.keypoint_info)
     except (FileNotFoundError, ValueError) as error:
         source.close()
         raise app.UsageError(f"--refine_checkpoint: {error}") from None
@@ -335,26 +311,6 @@ def main(argv: list[str]) -> int:
         print("No image could be read.", file=sys.stderr)
         return 1
     return 0
-
-
-def _refiner(keypoint_info: Any) -> Any:
-    """The single-person refiner of --refine_checkpoint (None without it)."""
-    if not _REFINE_CHECKPOINT.value:
-        return None
-    from associative_embedding.refinement.refine import load_refiner, parse_crop_sizes
-
-    options = {}
-    if _REFINE_CROP_SIZES.value:
-        options["crop_sizes"] = parse_crop_sizes(_REFINE_CROP_SIZES.value)
-    if _REFINE_FLIP.value is not None:
-        options["flip"] = _REFINE_FLIP.value
-    return load_refiner(
-        _REFINE_CHECKPOINT.value,
-        keypoint_info,
-        threshold=_REFINE_THRESHOLD.value,
-        agree_radius=_REFINE_AGREE_RADIUS.value,
-        **options,
-    )
 
 
 if __name__ == "__main__":

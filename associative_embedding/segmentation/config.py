@@ -16,7 +16,7 @@ from typing import Any
 
 import ml_collections
 
-from associative_embedding.training.config import base_config
+from associative_embedding.training.config import augmentation_fields, base_config
 
 DATASET_KINDS = ("synthetic_shapes", "coco", "voc")
 
@@ -60,12 +60,7 @@ def segmentation_base_config() -> ml_collections.ConfigDict:
             min_instance_size=0.0,
             max_instance_size=math.inf,
             area_average_targets=True,
-            max_rotation_degrees=30.0,
-            scale_range=(0.75, 1.25),
-            max_translation=0.2,
-            flip_probability=0.5,
-            color_jitter=True,
-            shuffle_buffer_size=1024,
+            **augmentation_fields(),
         )
     )
 

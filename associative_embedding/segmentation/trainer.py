@@ -20,12 +20,12 @@ import tensorflow as tf
 from absl import logging
 
 from associative_embedding import losses
-from associative_embedding.data.augment import AugmentConfig
 from associative_embedding.data.instance_pipeline import (
     InstanceTargetConfig,
     build_instance_dataset,
 )
 from associative_embedding.data.instances import InstanceCategories, InstanceRecord
+from associative_embedding.training import inputs
 from associative_embedding.training.trainer import Trainer
 
 SEGMENTATION_LOSS_PARTS = ("detection", "pull", "push")
@@ -155,21 +155,6 @@ class SegmentationTrainer(Trainer):
             area_average_targets=bool(inputs.area_average_targets),
         )
 
-    def augment_config(self) -> AugmentConfig:
-        inputs = self.config.input
-        values = dict(
-            input_size=inputs.input_size,
-            output_stride=inputs.output_stride,
-            max_rotation_degrees=inputs.max_rotation_degrees,
-            scale_range=tuple(inputs.scale_range),
-            max_translation=inputs.max_translation,
-            flip_probability=inputs.flip_probability,
-        )
-        if not inputs.color_jitter:
-            values.update(max_hue_delta=0.0, saturation_range=(1.0, 1.0),
-                          max_brightness_delta=0.0, contrast_range=(1.0, 1.0))
-        return AugmentConfig(**values)
-
     def build_replica_dataset(
         self, input_context: tf.distribute.InputContext, seed: int
     ) -> tf.data.Dataset:
@@ -178,7 +163,8 @@ class SegmentationTrainer(Trainer):
             training=True,
             batch_size=self.global_batch_size,
             target_config=self.target_config(),
-            augment_config=self.augment_config(),
+            # The pose pipeline's augmentation settings (the same `config.input` fields).
+            augment_config=inputs.augment_config(self.config),
             seed=seed,
             deterministic=bool(self.config.train.deterministic),
             input_context=input_context,

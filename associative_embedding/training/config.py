@@ -14,6 +14,19 @@ from typing import Any
 import ml_collections
 
 
+def augmentation_fields() -> dict[str, Any]:
+    """The `config.input` augmentation fields shared by every task (official pose-ae-train
+    ranges; `training.inputs.augment_config` turns them into an `AugmentConfig`)."""
+    return dict(
+        max_rotation_degrees=30.0,
+        scale_range=(0.75, 1.25),
+        max_translation=0.2,
+        flip_probability=0.5,
+        color_jitter=True,
+        shuffle_buffer_size=1024,
+    )
+
+
 def base_config() -> ml_collections.ConfigDict:
     """Defaults = the official pose-ae-train recipe (paper Sec. 4.1) on COCO keypoints."""
     config = ml_collections.ConfigDict()
@@ -60,12 +73,7 @@ def base_config() -> ml_collections.ConfigDict:
             # integer pixel; pair with eval.adjust='taylor'.
             subpixel_targets=False,
             max_people=30,
-            max_rotation_degrees=30.0,
-            scale_range=(0.75, 1.25),
-            max_translation=0.2,
-            flip_probability=0.5,
-            color_jitter=True,
-            shuffle_buffer_size=1024,
+            **augmentation_fields(),
         )
     )
 
