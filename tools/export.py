@@ -11,7 +11,12 @@ tags), serve_bytes (encoded images -> the same) and predict_poses (uint8 image -
 pixels, decoded inside the graph), plus EXPORT_DIR/<version>/assets.extra/export_config.json; with
 --tflite also EXPORT_DIR/model_<S>.tflite (the network alone, fixed S x S input). Check with
 `saved_model_cli show --dir EXPORT_DIR/1 --all`. Defaults (input size, adjust, thresholds) come
-from the work dir's config.json when there is one. The logic is associative_embedding.export.
+from the work dir's config.json when there is one. With --refine_checkpoint (the paper's
+single-person refinement network: a work dir, checkpoint prefix or .keras file) it is exported
+too, as EXPORT_DIR/refinement/<version>/ with its refiner options (crop sizes, threshold, flip;
+--refine_* flags override the refinement run's) in assets.extra/refinement_config.json; serve
+it beside the pose model, e.g. `tools/predict.py --saved_model=EXPORT_DIR/1
+--refine_checkpoint=EXPORT_DIR/refinement/1`. The logic is associative_embedding.export.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
+
+from associative_embedding.refinement import flags as refinement_flags  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A tools/train.py work dir: its best checkpoint.")
 _CHECKPOINT = flags.DEFINE_string(
@@ -51,6 +58,7 @@ _ADJUST = flags.DEFINE_enum(
 )
 _REFINE = flags.DEFINE_bool("refine", None, "Decoder: fill missing joints (default on).")
 _TFLITE = flags.DEFINE_bool("tflite", False, "Also write EXPORT_DIR/model_<S>.tflite.")
+REFINEMENT = refinement_flags.define_flags()
 _TFLITE_INPUT_SIZE = flags.DEFINE_integer(
     "tflite_input_size", 0, "TFLite input side (multiple of 64; 0: the predict_poses input size)."
 )
@@ -71,7 +79,7 @@ def main(argv: list[str]) -> None:
     from associative_embedding.export import saved_model
     from associative_embedding.training.config import base_config, decoder_options
 
-    model, training_config = _load_model()
+    model, training_config = _load_model(_WORKDIR.value, _CHECKPOINT.value)
     if _DATASET.value != "auto":
         keypoint_info = get_keypoint_info(_DATASET.value)
     elif training_config is not None:
@@ -112,6 +120,10 @@ def main(argv: list[str]) -> None:
     except FileExistsError as error:
         raise app.UsageError(str(error)) from error
     print(f"SavedModel: {version_dir} (signatures: {', '.join(saved_model.SIGNATURES)})")
+    if REFINEMENT.checkpoint.value:
+        refinement_dir = _export_refinement(keypoint_info)
+        print(f"Refinement SavedModel: {refinement_dir} (serving_default: uint8 crops -> "
+              "heatmaps; refiner options in assets.extra/refinement_config.json)")
     if _TFLITE.value:
         size = _TFLITE_INPUT_SIZE.value or input_size or 512
         path = os.path.join(_EXPORT_DIR.value, f"model_{size}.tflite")
@@ -119,17 +131,17 @@ def main(argv: list[str]) -> None:
         print(f"TFLite: {path} (input (1, {size}, {size}, 3) float32 in [0, 1])")
 
 
-def _load_model():
-    """(model, training config dict or None) from --workdir or --checkpoint."""
+def _load_model(workdir: str | None, checkpoint: str | None):
+    """(model, training config dict or None) from a work dir or a checkpoint / .keras path."""
     from associative_embedding.training import trainer
 
-    if _WORKDIR.value:
+    if workdir:
         try:
-            model = trainer.load_trained_model(_WORKDIR.value, which="best")
+            model = trainer.load_trained_model(workdir, which="best")
         except FileNotFoundError as error:
             raise app.UsageError(str(error)) from error
-        return model, trainer.read_training_config(_WORKDIR.value).to_dict()
-    path = _CHECKPOINT.value
+        return model, trainer.read_training_config(workdir).to_dict()
+    path = checkpoint
     if path.endswith(".keras"):
         if not os.path.isfile(path):
             raise app.UsageError(f"model file not found: {path}")
@@ -143,6 +155,37 @@ def _load_model():
     except FileNotFoundError as error:
         raise app.UsageError(str(error)) from error
     return model, config.to_dict()
+
+
+def _export_refinement(keypoint_info) -> str:
+    """Exports --refine_checkpoint to EXPORT_DIR/refinement/<version>; returns that folder."""
+    from associative_embedding.export.refinement import export_refinement_model
+    from associative_embedding.refinement.refine import (
+        parse_crop_sizes,
+        training_refiner_options,
+    )
+
+    path = REFINEMENT.checkpoint.value
+    is_workdir = os.path.isfile(os.path.join(path, "config.json"))
+    model, config = _load_model(path if is_workdir else None, None if is_workdir else path)
+    try:
+        options = training_refiner_options(path, keypoint_info)
+    except ValueError as error:
+        raise app.UsageError(f"--refine_checkpoint: {error}") from None
+    options.update(threshold=REFINEMENT.threshold.value,
+                   agree_radius=REFINEMENT.agree_radius.value)
+    if REFINEMENT.crop_sizes.value:
+        options["crop_sizes"] = parse_crop_sizes(REFINEMENT.crop_sizes.value)
+    if REFINEMENT.flip.value is not None:
+        options["flip"] = REFINEMENT.flip.value
+    try:
+        return export_refinement_model(
+            model, keypoint_info, os.path.join(_EXPORT_DIR.value, "refinement"),
+            version=_VERSION.value, refiner_options=options, model_config=config,
+            overwrite=_OVERWRITE.value,
+        )
+    except (FileExistsError, ValueError) as error:
+        raise app.UsageError(f"--refine_checkpoint: {error}") from error
 
 
 if __name__ == "__main__":

@@ -553,7 +553,19 @@ def training_refiner_options(path: str | os.PathLike, keypoint_info: KeypointInf
     )
 
     path = os.fspath(path)
-    if path.endswith(".keras") or os.path.isfile(os.path.join(path, "saved_model.pb")):
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        # A refinement export (export/refinement.py) stores its refiner options.
+        from associative_embedding.export.refinement import read_refinement_export_options
+
+        options = read_refinement_export_options(path) or {}
+        num_joints = options.pop("_num_joints", keypoint_info.num_joints)
+        if num_joints != keypoint_info.num_joints:
+            raise ValueError(
+                f"{path}: the exported refinement network has {num_joints} joints, the poses "
+                f"have {keypoint_info.num_joints} ({keypoint_info.name})."
+            )
+        return options
+    if path.endswith(".keras"):
         return {}
     try:
         config = read_training_config(path)
