@@ -351,13 +351,32 @@ def augmentation_affine(
     """
     height = tf.cast(height, tf.float64)
     width = tf.cast(width, tf.float64)
-    size = tf.constant(float(input_size), tf.float64)
     crop = tf.maximum(height, width) * tf.cast(params["crop_scale"], tf.float64)
     center_x = (width - 1.0) / 2.0 + tf.cast(params["translate_x"], tf.float64) * crop
     center_y = (height - 1.0) / 2.0 + tf.cast(params["translate_y"], tf.float64) * crop
-    zoom = size / crop
+    return square_crop_affine(center_x, center_y, crop, params, input_size)
+
+
+def square_crop_affine(
+    center_x: tf.Tensor,
+    center_y: tf.Tensor,
+    side: tf.Tensor,
+    params: dict[str, tf.Tensor],
+    output_size: int,
+) -> tf.Tensor:
+    """output_from_image (3, 3) float64 of a square crop, rotated and optionally flipped.
+
+    The image square of side `side` centred on (center_x, center_y) fills an output of
+    output_size x output_size: [flip] @ T((S-1)/2, (S-1)/2) @ R(params['rotation']) @
+    Z(S / side) @ T(-centre), pixel-centre convention. Shared by the whole-image augmentation
+    (`augmentation_affine`) and the person crops of the refinement network.
+    """
+    center_x = tf.cast(center_x, tf.float64)
+    center_y = tf.cast(center_y, tf.float64)
+    size = tf.constant(float(output_size), tf.float64)
+    zoom = size / tf.cast(side, tf.float64)
     # Pure zoom about the origin: with both centres expressed relative to the origin, the
-    # image centre lands on the input centre (S-1)/2 (pixel-centre convention).
+    # crop centre lands on the output centre (S-1)/2 (pixel-centre convention).
     zero, one = tf.constant(0.0, tf.float64), tf.constant(1.0, tf.float64)
     zoom_matrix = tf.stack(
         [tf.stack([zoom, zero, zero]), tf.stack([zero, zoom, zero]), tf.stack([zero, zero, one])]

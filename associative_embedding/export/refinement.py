@@ -27,6 +27,7 @@ import keras
 import tensorflow as tf
 
 from associative_embedding.data.keypoint_info import KeypointInfo
+from associative_embedding.export.saved_model import prepare_version_dir
 
 REFINEMENT_EXPORT_FORMAT = "associative_embedding_refinement_v1"
 REFINEMENT_CONFIG_NAME = "refinement_config.json"
@@ -92,15 +93,7 @@ def export_refinement_model(
         ValueError: on a bad version or model.
         FileExistsError: when the version directory exists and ``overwrite`` is False.
     """
-    if int(version) < 1:
-        raise ValueError(f"version must be a positive integer, got {version}.")
-    version_dir = os.path.join(os.fspath(export_dir), str(int(version)))
-    if os.path.exists(version_dir):
-        if not overwrite:
-            raise FileExistsError(
-                f"{version_dir} exists; choose another --version or pass overwrite."
-            )
-        tf.io.gfile.rmtree(version_dir)
+    version_dir = prepare_version_dir(export_dir, version, overwrite)
     module = RefinementExportModule(model, keypoint_info.num_joints)
     tf.saved_model.save(
         module, version_dir,

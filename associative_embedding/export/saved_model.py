@@ -229,6 +229,25 @@ class PoseExportModule(tf.Module):
         return {"poses": tf.concat([image_xy, poses[..., 2:]], axis=-1), "scores": scores}
 
 
+def prepare_version_dir(export_dir: str | os.PathLike, version: int, overwrite: bool) -> str:
+    """EXPORT_DIR/<version> (TF Serving layout), removed first when `overwrite`.
+
+    Raises:
+        ValueError: on a version that is not a positive integer.
+        FileExistsError: when the folder exists and `overwrite` is False.
+    """
+    if int(version) < 1:
+        raise ValueError(f"version must be a positive integer, got {version}.")
+    version_dir = os.path.join(os.fspath(export_dir), str(int(version)))
+    if os.path.exists(version_dir):
+        if not overwrite:
+            raise FileExistsError(
+                f"{version_dir} exists; choose another --version or pass overwrite."
+            )
+        tf.io.gfile.rmtree(version_dir)
+    return version_dir
+
+
 def export_saved_model(
     model: keras.Model,
     keypoint_info: KeypointInfo,
@@ -255,15 +274,7 @@ def export_saved_model(
         ValueError: on a bad version.
         FileExistsError: when the version directory exists and ``overwrite`` is False.
     """
-    if int(version) < 1:
-        raise ValueError(f"version must be a positive integer, got {version}.")
-    version_dir = os.path.join(os.fspath(export_dir), str(int(version)))
-    if os.path.exists(version_dir):
-        if not overwrite:
-            raise FileExistsError(
-                f"{version_dir} exists; choose another --version or pass overwrite."
-            )
-        tf.io.gfile.rmtree(version_dir)
+    version_dir = prepare_version_dir(export_dir, version, overwrite)
     module = PoseExportModule(model, keypoint_info, config)
     signatures = {
         "serving_default": module.serving_default.get_concrete_function(),

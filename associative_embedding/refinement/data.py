@@ -60,13 +60,11 @@ from associative_embedding.data import tfrecord
 from associative_embedding.data.augment import (
     AugmentConfig,
     color_jitter,
-    flip_matrix,
-    rotation_matrix,
     sample_augmentation,
     scale_matrix,
+    square_crop_affine,
     to_float_image,
     transform_keypoints,
-    translation_matrix,
     warp_ignore_mask,
     warp_image,
 )
@@ -187,22 +185,7 @@ def augmented_crop_affine(
     side = crop_side(box, min_side, margin) * tf.cast(params["crop_scale"], tf.float64)
     centre_x = box[0] + 0.5 * box[2] + tf.cast(params["translate_x"], tf.float64) * side
     centre_y = box[1] + 0.5 * box[3] + tf.cast(params["translate_y"], tf.float64) * side
-    size = tf.constant(float(crop_size), tf.float64)
-    zoom = size / side
-    zero, one = tf.constant(0.0, tf.float64), tf.constant(1.0, tf.float64)
-    # A pure zoom about the origin (not scale_matrix's half-pixel resampling): the centre,
-    # moved to the origin first, lands on the crop centre (S - 1) / 2.
-    zoom_matrix = tf.stack(
-        [tf.stack([zoom, zero, zero]), tf.stack([zero, zoom, zero]), tf.stack([zero, zero, one])]
-    )
-    half = (size - 1.0) / 2.0
-    matrix = (
-        translation_matrix(half, half)
-        @ rotation_matrix(params["rotation"], zero, zero)
-        @ zoom_matrix
-        @ translation_matrix(-centre_x, -centre_y)
-    )
-    return tf.where(tf.cast(params["flip"], tf.bool), flip_matrix(size) @ matrix, matrix)
+    return square_crop_affine(centre_x, centre_y, side, params, crop_size)
 
 
 def crop_image(image: tf.Tensor, crop_from_image: tf.Tensor, crop_size: int) -> tf.Tensor:
