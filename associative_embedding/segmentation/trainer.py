@@ -10,8 +10,11 @@ segm AP, `evaluation.instance_segmentation`), whose `mAPr@0.5` picks the best ch
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import os
+import shutil
+import tempfile
 from typing import Any
 
 import ml_collections
@@ -81,9 +84,10 @@ def prepare_segmentation_data(
         if dataset.kind == "synthetic_shapes":
             root = dataset.synthetic_dir or os.path.join(workdir, "synthetic_shapes")
             if not is_chief and not dataset.synthetic_dir:
-                import tempfile
-
+                # A non-chief worker must not write into the work dir; the generation is
+                # seeded, so every worker makes the same images (as for the pose data).
                 root = tempfile.mkdtemp(prefix="ae_worker_synthetic_shapes_")
+                atexit.register(shutil.rmtree, root, ignore_errors=True)
             paths = _synthetic_shapes_paths(config, root)
         else:
             paths = {key: dataset[key] for key in
