@@ -44,6 +44,7 @@ import tensorflow as tf
 from associative_embedding.data import augment
 from associative_embedding.data.augment import AugmentConfig
 from associative_embedding.data.instances import InstanceRecord, instance_label_map
+from associative_embedding.data.pipeline import dataset_options
 
 __all__ = ["InstanceTargetConfig", "InstanceTargetEncoder", "build_instance_dataset"]
 
@@ -367,6 +368,4 @@ def build_instance_dataset(
     if drop_remainder is None:
         drop_remainder = training
     dataset = dataset.batch(per_replica_batch, drop_remainder=drop_remainder)
-    options = tf.data.Options()
-    options.deterministic = deterministic
-    return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(dataset_options(deterministic))

@@ -162,7 +162,7 @@ def build_dataset(
         stride=config.output_stride,
         subpixel=subpixel_targets,
     )
-    global_seed = _resolve_seed(seed)
+    global_seed = resolve_seed(seed)
     pipeline_id = input_context.input_pipeline_id if input_context else 0
     per_replica_batch = (
         input_context.get_per_replica_batch_size(batch_size) if input_context else batch_size
@@ -210,7 +210,7 @@ def build_dataset(
         drop_remainder = training
     dataset = dataset.batch(per_replica_batch, drop_remainder=drop_remainder)
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
-    return dataset.with_options(_options(deterministic, threadpool_size))
+    return dataset.with_options(dataset_options(deterministic, threadpool_size))
 
 
 def build_eval_dataset(
@@ -275,7 +275,7 @@ def build_eval_dataset(
         dataset = dataset.ignore_errors(log_warning=True)
     dataset = dataset.padded_batch(per_replica_batch)
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
-    return dataset.with_options(_options(True, threadpool_size))
+    return dataset.with_options(dataset_options(True, threadpool_size))
 
 
 # --------------------------------------------------------------------------------------------
@@ -370,7 +370,8 @@ def _resolve_augment_config(
     return config
 
 
-def _resolve_seed(seed: int | None) -> int:
+def resolve_seed(seed: int | None) -> int:
+    """A non-negative int64 seed: `seed` checked, or a random one when None."""
     if seed is None:
         return int(np.random.SeedSequence().generate_state(1, np.uint32)[0] >> 1)
     if not 0 <= int(seed) < 2**63:
@@ -378,7 +379,10 @@ def _resolve_seed(seed: int | None) -> int:
     return int(seed)
 
 
-def _options(deterministic: bool, threadpool_size: int | None) -> tf.data.Options:
+def dataset_options(
+    deterministic: bool, threadpool_size: int | None = None
+) -> tf.data.Options:
+    """tf.data options of every pipeline: determinism, and an optional private threadpool."""
     options = tf.data.Options()
     options.deterministic = deterministic
     if threadpool_size is not None:

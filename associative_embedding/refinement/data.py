@@ -69,7 +69,7 @@ from associative_embedding.data.augment import (
     warp_image,
 )
 from associative_embedding.data.keypoint_info import KeypointInfo
-from associative_embedding.data.pipeline import decode_raw_example
+from associative_embedding.data.pipeline import dataset_options, decode_raw_example, resolve_seed
 from associative_embedding.data.record import PoseRecord
 from associative_embedding.refinement.crops import DEFAULT_MARGIN, DEFAULT_MIN_SIDE
 
@@ -409,7 +409,7 @@ def build_person_dataset(
         augment_config, keypoint_info.flip_index, crop_config,
         sigma=sigma, subpixel_targets=subpixel_targets,
     )
-    global_seed = _resolve_seed(seed)
+    global_seed = resolve_seed(seed)
     pipeline_id = input_context.input_pipeline_id if input_context else 0
     per_replica_batch = (
         input_context.get_per_replica_batch_size(batch_size) if input_context else batch_size
@@ -470,15 +470,5 @@ def build_person_dataset(
     if drop_remainder is None:
         drop_remainder = training
     dataset = dataset.batch(per_replica_batch, drop_remainder=drop_remainder)
-    dataset = dataset.prefetch(tf.data.AUTOTUNE)
-    options = tf.data.Options()
-    options.deterministic = deterministic
-    return dataset.with_options(options)
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(dataset_options(deterministic))
 
-
-def _resolve_seed(seed: int | None) -> int:
-    if seed is None:
-        return int(np.random.SeedSequence().generate_state(1, np.uint32)[0] >> 1)
-    if not 0 <= int(seed) < 2**62:
-        raise ValueError(f"seed must be a non-negative int64, got {seed}")
-    return int(seed)
