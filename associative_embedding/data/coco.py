@@ -122,14 +122,18 @@ class ReadReport:
             if len(found) < _MAX_EXAMPLES:
                 found.append(example)
 
-    def summary(self) -> str:
-        """One human-readable paragraph (used by `log`)."""
-        text = (
+    def headline(self) -> str:
+        """The first sentence of `summary`: what was kept out of what."""
+        return (
             f"{self.source}: kept {self.num_images_kept}/{self.num_images_listed} images, "
             f"{self.num_people_kept} people (file: {self.num_people} usable people, "
             f"{self.num_crowd} crowd regions, {self.num_unlabelled} people without labelled "
             f"joints, {self.num_other_category} other-category annotations)."
         )
+
+    def summary(self) -> str:
+        """One human-readable paragraph (used by `log`): the headline, then the issues."""
+        text = self.headline()
         if self.issues:
             details = ", ".join(
                 f"{name}={count}"
@@ -139,18 +143,17 @@ class ReadReport:
             text += f" Skipped/repaired: {details}."
         return text
 
+    #: Issues counted for the record but normal in real data: INFO, not WARNING.
+    informational_issues = frozenset({
+        "image_without_people", "num_keypoints_mismatch", "image_ignore_regions",
+        # MPII (mpii.py): selection and documented estimates, not defects.
+        "image_not_train", "image_not_multi_person", "head_box_estimated", "visibility_missing",
+    })
+
     def log(self) -> None:
         """Logs the summary once: WARNING when anything was repaired or skipped, else INFO."""
-        problems = {name for name in self.issues if name not in _INFORMATIONAL_ISSUES}
+        problems = {name for name in self.issues if name not in self.informational_issues}
         (logging.warning if problems else logging.info)("%s", self.summary())
-
-
-# Counted for the record but normal in real data: not worth a warning by themselves.
-_INFORMATIONAL_ISSUES = frozenset({
-    "image_without_people", "num_keypoints_mismatch", "image_ignore_regions",
-    # MPII (mpii.py): selection and documented estimates, not defects.
-    "image_not_train", "image_not_multi_person", "head_box_estimated", "visibility_missing",
-})
 
 
 def load_annotation_json(path: str | os.PathLike) -> Any:

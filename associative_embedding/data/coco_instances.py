@@ -51,7 +51,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-from absl import logging
 from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
@@ -76,12 +75,6 @@ __all__ = [
 
 # Annotation counts from which a progress bar is shown when `show_progress` is None.
 _AUTO_PROGRESS_MIN_ITEMS = 20000
-
-# Issues that describe normal data rather than defects: INFO, not WARNING.
-_INFORMATIONAL_ISSUES = frozenset({
-    "image_without_instances", "instance_below_min_area", "object_class_mixed",
-})
-
 
 @dataclasses.dataclass
 class InstanceReadReport(ReadReport):
@@ -109,9 +102,13 @@ class InstanceReadReport(ReadReport):
     instances_per_category: dict[str, int] = dataclasses.field(default_factory=dict)
     num_images_without_instances: int = 0
 
-    def summary(self) -> str:
-        """One human-readable paragraph (used by `log`)."""
-        text = (
+    informational_issues = frozenset({
+        "image_without_instances", "instance_below_min_area", "object_class_mixed",
+    })
+
+    def headline(self) -> str:
+        """The first sentence of `summary`: what was kept out of what."""
+        return (
             f"{self.source}: kept {self.num_images_kept}/{self.num_images_listed} images "
             f"({self.num_images_without_instances} without instances), "
             f"{self.num_instances_kept} instances of {len(self.category_names)} category(ies) "
@@ -119,19 +116,6 @@ class InstanceReadReport(ReadReport):
             f"instances, {self.num_crowd} crowd regions, {self.num_other_category} of other "
             f"categories)."
         )
-        if self.issues:
-            details = ", ".join(
-                f"{name}={count}"
-                + (f" (e.g. {self.examples[name]})" if self.examples.get(name) else "")
-                for name, count in sorted(self.issues.items())
-            )
-            text += f" Skipped/repaired: {details}."
-        return text
-
-    def log(self) -> None:
-        """Logs the summary once: WARNING when anything was skipped or repaired, else INFO."""
-        problems = {name for name in self.issues if name not in _INFORMATIONAL_ISSUES}
-        (logging.warning if problems else logging.info)("%s", self.summary())
 
     def finish(self, records: Sequence[InstanceRecord], categories: InstanceCategories) -> None:
         """Fills the kept-counts from the returned records."""

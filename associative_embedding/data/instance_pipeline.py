@@ -44,7 +44,7 @@ import tensorflow as tf
 from associative_embedding.data import augment
 from associative_embedding.data.augment import AugmentConfig
 from associative_embedding.data.instances import InstanceRecord, instance_label_map
-from associative_embedding.data.pipeline import dataset_options
+from associative_embedding.data.pipeline import dataset_options, resolve_seed
 
 __all__ = ["InstanceTargetConfig", "InstanceTargetEncoder", "build_instance_dataset"]
 
@@ -277,7 +277,7 @@ def build_instance_dataset(
     batch_size: int,
     target_config: InstanceTargetConfig,
     augment_config: AugmentConfig | None = None,
-    seed: int = 0,
+    seed: int | None = 0,
     deterministic: bool = False,
     input_context: tf.distribute.InputContext | None = None,
     shuffle_buffer_size: int = 1024,
@@ -295,7 +295,7 @@ def build_instance_dataset(
         batch_size: *global* batch size (per replica with `input_context`).
         target_config: target encoding.
         augment_config: augmentation (default `AugmentConfig()`; identity when not training).
-        seed: global seed of shuffling, augmentation and pixel sampling.
+        seed: global seed of shuffling, augmentation and pixel sampling (None: random).
         deterministic: fixed element order.
         input_context: tf.distribute per-host sharding.
         shuffle_buffer_size: examples in the shuffle buffer.
@@ -312,6 +312,7 @@ def build_instance_dataset(
         raise ValueError("build_instance_dataset: no records")
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
+    seed = resolve_seed(seed)
     augment_config = augment_config or AugmentConfig()
     if not training:
         augment_config = AugmentConfig.identity(
