@@ -1229,16 +1229,6 @@ def _share_synthetic_people(root: str) -> Callable[[Any], None]:
     return override
 
 
-def _mpii_refinement_override(config: Any) -> None:
-    """synthetic_refine:smoke retargeted to the MPII samples of mpii_hg4_512:smoke."""
-    mpii = load_experiment("mpii_hg4_512.py:smoke").dataset
-    config.dataset.kind = "mpii"
-    config.dataset.keypoints = "mpii"
-    for key in ("train_annotations", "train_images", "val_annotations", "val_images"):
-        config.dataset[key] = mpii[key]
-    config.input.flip_probability = 0.5  # real people: left/right are mirror images
-
-
 def run_smoke(
     table_number: int, work_dir: str | os.PathLike, *, progress: bool = False
 ) -> TableReport:
@@ -1280,8 +1270,7 @@ def run_smoke(
                 )
             pose = train_smoke_run("mpii_hg4_512.py:smoke", os.path.join(work_dir, "pose_mpii"))
             refine = train_smoke_run(
-                "synthetic_refine.py:smoke", os.path.join(work_dir, "refine_mpii"),
-                _mpii_refinement_override,
+                "mpii_refine_hg.py:smoke", os.path.join(work_dir, "refine_mpii")
             )
             config = load_experiment("mpii_hg4_512.py:smoke").dataset
             annotations, images = config.val_annotations, config.val_images
