@@ -60,7 +60,7 @@ from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
 from associative_embedding.data import image_io
-from associative_embedding.data.record import PoseRecord, merge_rles
+from associative_embedding.data.record import PoseRecord, merge_rles, rle_bytes
 
 __all__ = [
     "ImageEntry",
@@ -217,13 +217,6 @@ def _valid_box(bbox: Any) -> np.ndarray | None:
     return box
 
 
-def _encode_rle(rle: dict) -> dict:
-    """Compressed RLE with bytes counts, as pycocotools.mask wants."""
-    counts = rle["counts"]
-    return {"size": [int(s) for s in rle["size"]],
-            "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
-
-
 def segmentation_rle(
     annotation: dict, height: int, width: int, report: ReadReport
 ) -> tuple[dict | None, list[str]]:
@@ -250,7 +243,7 @@ def segmentation_rle(
         elif isinstance(segmentation["counts"], list):  # uncompressed RLE (COCO crowds)
             return mask_utils.frPyObjects(segmentation, height, width), problems
         else:
-            return _encode_rle(segmentation), problems
+            return rle_bytes(segmentation), problems
     elif isinstance(segmentation, list) and segmentation:
         polygons = []
         for polygon in segmentation:

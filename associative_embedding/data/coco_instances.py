@@ -61,7 +61,7 @@ from associative_embedding.data.instances import (
     InstanceRecord,
     InstanceSegment,
 )
-from associative_embedding.data.record import merge_rles
+from associative_embedding.data.record import merge_rles, rle_bytes, rle_str
 
 __all__ = [
     "InstanceReadReport",
@@ -185,13 +185,6 @@ def rle_is_valid(rle: Any, height: int, width: int) -> bool:
     else:
         return False
     return bool(np.all(runs >= 0)) and int(runs.sum()) == height * width
-
-
-def _str_rle(rle: dict) -> dict:
-    """JSON-friendly compressed RLE (counts str)."""
-    counts = rle["counts"]
-    return {"size": [int(s) for s in rle["size"]],
-            "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts}
 
 
 def _segmentation_rle(
@@ -428,7 +421,7 @@ def read_coco_instances_with_report(
             continue
         image.segments.append(InstanceSegment(
             category_index=channel_of_id[category_id],
-            rle=_str_rle(rle),
+            rle=rle_str(rle),
             annotation_id=_annotation_id(annotation),
             area=area,
             bbox=np.asarray(mask_utils.toBbox(rle), np.float32),
@@ -543,15 +536,13 @@ def coco_instances_dict(
 
 def _annotation(annotation_id: int, image_id: int, category_id: int, rle: dict,
                 iscrowd: int) -> dict:
-    bytes_rle = {"size": [int(s) for s in rle["size"]],
-                 "counts": rle["counts"].encode("ascii") if isinstance(rle["counts"], str)
-                 else rle["counts"]}
+    bytes_rle = rle_bytes(rle)
     return {
         "id": int(annotation_id),
         "image_id": int(image_id),
         "category_id": int(category_id),
         "iscrowd": int(iscrowd),
-        "segmentation": _str_rle(bytes_rle),
+        "segmentation": rle_str(bytes_rle),
         "area": float(mask_utils.area(bytes_rle)),
         "bbox": [float(v) for v in mask_utils.toBbox(bytes_rle)],
     }

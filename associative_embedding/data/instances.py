@@ -36,6 +36,8 @@ from collections.abc import Sequence
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from associative_embedding.data.record import rle_bytes, rle_str
+
 __all__ = [
     "InstanceCategories",
     "InstanceRecord",
@@ -84,18 +86,12 @@ class InstanceCategories:
 def encode_mask(mask: np.ndarray) -> dict:
     """Compressed COCO RLE (counts as str, JSON-ready) of an (H, W) boolean/0-1 mask."""
     rle = mask_utils.encode(np.asfortranarray(np.asarray(mask, dtype=np.uint8)))
-    return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}
-
-
-def _bytes_rle(rle: dict) -> dict:
-    counts = rle["counts"]
-    return {"size": [int(s) for s in rle["size"]],
-            "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+    return rle_str(rle)
 
 
 def decode_rle(rle: dict) -> np.ndarray:
     """(H, W) uint8 mask of a compressed COCO RLE (counts str or bytes)."""
-    return mask_utils.decode(_bytes_rle(rle))
+    return mask_utils.decode(rle_bytes(rle))
 
 
 @dataclasses.dataclass
@@ -118,7 +114,7 @@ class InstanceSegment:
     ) -> InstanceSegment:
         """A segment of an (H, W) mask, with its area and box computed."""
         rle = encode_mask(mask)
-        bytes_rle = _bytes_rle(rle)
+        bytes_rle = rle_bytes(rle)
         return cls(
             category_index=int(category_index),
             rle=rle,

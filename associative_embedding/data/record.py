@@ -84,10 +84,7 @@ class PoseRecord:
         """Returns the ignore mask, (height, width) uint8, 1 where the loss is ignored."""
         if self.ignore_rle is None:
             return np.zeros((self.height, self.width), dtype=np.uint8)
-        rle = dict(self.ignore_rle)
-        if isinstance(rle.get("counts"), str):
-            rle["counts"] = rle["counts"].encode("ascii")
-        return mask_utils.decode(rle).astype(np.uint8)
+        return mask_utils.decode(rle_bytes(self.ignore_rle)).astype(np.uint8)
 
     def read_image_bytes(self) -> bytes:
         """Returns the encoded image, reading ``file_name`` when the record has no bytes.
@@ -106,17 +103,29 @@ class PoseRecord:
             ) from None
 
 
+def rle_bytes(rle: dict) -> dict:
+    """A compressed COCO RLE with bytes counts (what pycocotools.mask takes); a copy."""
+    counts = rle["counts"]
+    return {"size": [int(s) for s in rle["size"]],
+            "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+
+
+def rle_str(rle: dict) -> dict:
+    """A compressed COCO RLE with str counts (JSON-ready); a copy."""
+    counts = rle["counts"]
+    return {"size": [int(s) for s in rle["size"]],
+            "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts}
+
+
 def merge_rles(rles: list[dict], height: int, width: int) -> dict | None:
     """Unions compressed RLEs into one JSON-friendly RLE (counts as str); None if empty."""
     if not rles:
         return None
     encoded = []
     for rle in rles:
-        rle = dict(rle)
-        if isinstance(rle.get("counts"), str):
-            rle["counts"] = rle["counts"].encode("ascii")
+        rle = rle_bytes(rle)
         if list(rle["size"]) != [height, width]:
             raise ValueError(f"RLE size {rle['size']} does not match image {height}x{width}.")
         encoded.append(rle)
     merged = mask_utils.merge(encoded, intersect=False)
-    return {"size": [int(height), int(width)], "counts": merged["counts"].decode("ascii")}
+    return rle_str(merged)

@@ -85,6 +85,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from associative_embedding.data.instances import InstanceCategories, InstanceRecord
+from associative_embedding.data.record import rle_bytes, rle_str
 from associative_embedding.evaluation.coco_keypoints import load_coco
 
 __all__ = [
@@ -225,35 +226,19 @@ def records_to_coco(
         )
         for segment in record.segments:
             _check_category(segment.category_index, categories, record)
-            rle = _bytes_rle(segment.rle)
+            rle = rle_bytes(segment.rle)
             annotations.append(
                 {
                     "id": len(annotations) + 1,
                     "image_id": int(record.image_id),
                     "category_id": int(categories.ids[segment.category_index]),
-                    "segmentation": _str_rle(rle),
+                    "segmentation": rle_str(rle),
                     "area": float(mask_utils.area(rle)),
                     "bbox": [float(value) for value in mask_utils.toBbox(rle)],
                     "iscrowd": 0,
                 }
             )
     return {"images": images, "annotations": annotations, "categories": categories.to_coco()}
-
-
-def _bytes_rle(rle: Mapping[str, Any]) -> dict[str, Any]:
-    counts = rle["counts"]
-    return {
-        "size": [int(s) for s in rle["size"]],
-        "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
-    }
-
-
-def _str_rle(rle: Mapping[str, Any]) -> dict[str, Any]:
-    counts = rle["counts"]
-    return {
-        "size": [int(s) for s in rle["size"]],
-        "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
-    }
 
 
 def _check_category(category_index: int, categories: InstanceCategories, record: Any) -> None:
@@ -428,7 +413,7 @@ class InstanceSegmentationEvaluator:
                 {
                     "image_id": image_id,
                     "category_id": int(self.categories.ids[category_index]),
-                    "segmentation": _str_rle(rle),
+                    "segmentation": rle_str(rle),
                     "score": score,
                 }
             )
@@ -436,7 +421,7 @@ class InstanceSegmentationEvaluator:
         ground_truth: list[list[dict]] = [[] for _ in range(self.categories.num_categories)]
         for segment in record.segments:
             _check_category(segment.category_index, self.categories, record)
-            ground_truth[segment.category_index].append(iou_rle(_bytes_rle(segment.rle)))
+            ground_truth[segment.category_index].append(iou_rle(rle_bytes(segment.rle)))
 
         for category_index in range(self.categories.num_categories):
             category_ground_truth = ground_truth[category_index]

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from associative_embedding import visualization
 from associative_embedding.data.instances import InstanceCategories, encode_mask
+from associative_embedding.data.record import rle_bytes
 from associative_embedding.inference.sources import Source
 from associative_embedding.inference.writers import (
     PREDICTIONS_FILE,
@@ -88,7 +89,7 @@ def instance_entries(
     entries = []
     for instance in instances:
         rle = encode_mask(instance.mask)
-        bytes_rle = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
+        bytes_rle = rle_bytes(rle)
         entries.append({
             "category": categories.names[instance.category_index],
             "category_id": int(categories.ids[instance.category_index]),
