@@ -163,7 +163,7 @@ def group_poses(
     present = members >= 0
     grouped = members[present]
     ys, xs = np.divmod(pixels[grouped], width)
-    poses[present, 0], poses[present, 1] = _to_corner_coordinates(
+    poses[present, 0], poses[present, 1] = to_corner_coordinates(
         heatmaps, ys, xs, joint_ids[grouped], adjust
     )
     poses[present, 2] = cand_scores[grouped]
@@ -376,10 +376,18 @@ def _group(
 # ----------------------------------------------------------------------------- adjust, refine
 
 
-def _to_corner_coordinates(
+def to_corner_coordinates(
     heatmaps: np.ndarray, ys: np.ndarray, xs: np.ndarray, joints: np.ndarray, adjust: bool | str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Integer peaks -> heatmap corner coordinates (+0.5), with the quarter-pixel adjust.
+    """Integer peaks -> heatmap corner coordinates (+0.5), with the sub-pixel adjust.
+
+    Args:
+        heatmaps: (H, W, K) maps; ys, xs, joints: (N,) integer peak rows, columns, channels.
+        adjust: True / 'official', 'symmetric', 'taylor' (see `_taylor_offsets`) or False.
+
+    Returns:
+        x, y: (N,) float32 corner coordinates. Shared by `group_poses` and the single-person
+        refinement (`refinement.refine.locate_peaks`).
 
     A coordinate moves +0.25 if the next pixel on that axis is strictly larger than the
     previous one and -0.25 otherwise (ties included), as in the official parser
@@ -492,7 +500,7 @@ def _refine(
     joints = np.concatenate(filled_joints)
     ys, xs = np.divmod(np.concatenate(filled_pixels), width)
     best_heat = np.concatenate(filled_heat)
-    x, y = _to_corner_coordinates(heatmaps, ys, xs, joints, adjust)
+    x, y = to_corner_coordinates(heatmaps, ys, xs, joints, adjust)
     poses[person_ids, joints, 0] = x
     poses[person_ids, joints, 1] = y
     poses[person_ids, joints, 2] = 1.0 if refine_score == "official" else best_heat

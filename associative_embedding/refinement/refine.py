@@ -64,6 +64,7 @@ import numpy as np
 from absl import logging
 
 from associative_embedding.codec import resize_maps
+from associative_embedding.codec.decode import to_corner_coordinates
 from associative_embedding.data.keypoint_info import KeypointInfo
 from associative_embedding.refinement import crops
 
@@ -165,45 +166,16 @@ def locate_peaks(heatmaps: np.ndarray, adjust: str = "official") -> np.ndarray:
     best = np.argmax(flat, axis=1)  # (N, K): first maximum in row-major order
     values = np.take_along_axis(flat, best[:, None, :], axis=1)[:, 0]
     ys, xs = np.divmod(best, width)
-    people = np.arange(count)[:, None]
-    joints = np.arange(num_joints)[None, :]
-
-    def at(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
-        return heatmaps[people, rows, columns, joints]
-
-    x = xs.astype(np.float32) + np.float32(0.5)
-    y = ys.astype(np.float32) + np.float32(0.5)
-    if adjust in ("official", "symmetric"):
-        right, left = at(ys, np.minimum(xs + 1, width - 1)), at(ys, np.maximum(xs - 1, 0))
-        below, above = at(np.minimum(ys + 1, height - 1), xs), at(np.maximum(ys - 1, 0), xs)
-        if adjust == "symmetric":
-            x += np.float32(0.25) * np.sign(right - left).astype(np.float32)
-            y += np.float32(0.25) * np.sign(below - above).astype(np.float32)
-        else:
-            x += np.where(right > left, np.float32(0.25), np.float32(-0.25))
-            y += np.where(below > above, np.float32(0.25), np.float32(-0.25))
-    elif adjust == "taylor":
-        x += _taylor_offsets(at, ys, xs, width, along_columns=True)
-        y += _taylor_offsets(at, ys, xs, height, along_columns=False)
-    return np.stack([x, y, values.astype(np.float32)], axis=-1)
-
-
-def _taylor_offsets(at, ys, xs, size, *, along_columns: bool) -> np.ndarray:
-    """-L'/L'' of the log map L at the peak along one axis (0 where not a log-parabola
-    maximum or at the border), clipped to half a pixel, as the decoder's 'taylor' adjust."""
-    positions = xs if along_columns else ys
-    before, after = np.maximum(positions - 1, 0), np.minimum(positions + 1, size - 1)
-    if along_columns:
-        values = np.stack([at(ys, before), at(ys, xs), at(ys, after)]).astype(np.float64)
-    else:
-        values = np.stack([at(before, xs), at(ys, xs), at(after, xs)]).astype(np.float64)
-    usable = (positions > 0) & (positions < size - 1) & (values > 0).all(axis=0)
-    logs = np.log(np.where(values > 0, values, 1.0))
-    first = 0.5 * (logs[2] - logs[0])
-    second = logs[2] - 2.0 * logs[1] + logs[0]
-    usable &= second < 0
-    offsets = np.where(usable, -first / np.where(usable, second, -1.0), 0.0)
-    return np.clip(offsets, -0.5, 0.5).astype(np.float32)
+    # The decoder's adjust on the N * K maps side by side (channel n * K + k).
+    maps = heatmaps.transpose(1, 2, 0, 3).reshape(height, width, count * num_joints)
+    x, y = to_corner_coordinates(
+        maps, ys.reshape(-1), xs.reshape(-1), np.arange(count * num_joints),
+        False if adjust == "none" else adjust,
+    )
+    return np.stack(
+        [x.reshape(count, num_joints), y.reshape(count, num_joints), values.astype(np.float32)],
+        axis=-1,
+    )
 
 
 def _as_float_image(image: np.ndarray) -> np.ndarray:
