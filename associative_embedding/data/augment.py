@@ -532,8 +532,29 @@ class Augmenter:
         image = tf.convert_to_tensor(image)
         image.shape.assert_has_rank(3)
         shape = tf.shape(image)
+        input_from_image = augmentation_affine(shape[0], shape[1], params, config.input_size)
+        return self.apply(image, keypoints, ignore_mask, input_from_image, params)
+
+    def apply(
+        self,
+        image: tf.Tensor,
+        keypoints: tf.Tensor,
+        ignore_mask: tf.Tensor | None,
+        input_from_image: tf.Tensor,
+        params: dict[str, tf.Tensor],
+    ) -> dict[str, tf.Tensor]:
+        """Applies a given affine (and `params`' colour jitter and flip flag) to one example.
+
+        `__call__` with the whole-image affine; the refinement network's person crops
+        (`refinement.data.PersonCropper`) with a crop around one person. Arguments and
+        result as `__call__`, with `input_from_image` (3, 3) float64 image -> input pixels
+        (it must contain the flip when params['flip'] is true).
+        """
+        config = self.config
+        image = tf.convert_to_tensor(image)
+        image.shape.assert_has_rank(3)
+        shape = tf.shape(image)
         height, width = shape[0], shape[1]
-        input_from_image = augmentation_affine(height, width, params, config.input_size)
         size = config.input_size
         output_size = config.output_size
 

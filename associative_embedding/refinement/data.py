@@ -59,13 +59,11 @@ from associative_embedding.codec.encode import KeypointEncoder
 from associative_embedding.data import tfrecord
 from associative_embedding.data.augment import (
     AugmentConfig,
-    color_jitter,
+    Augmenter,
     sample_augmentation,
-    scale_matrix,
     square_crop_affine,
     to_float_image,
     transform_keypoints,
-    warp_ignore_mask,
     warp_image,
 )
 from associative_embedding.data.keypoint_info import KeypointInfo
@@ -223,9 +221,10 @@ class PersonCropper:
         subpixel_targets: bool = False,
     ) -> None:
         self.augment_config = augment_config
-        self.flip_index = tuple(int(k) for k in flip_index)
-        if sorted(self.flip_index) != list(range(len(self.flip_index))):
-            raise ValueError(f"flip_index is not a permutation: {self.flip_index}")
+        # The pose pipeline's warp, colour jitter, ignore-mask warp and flip swap, applied
+        # with the person-crop affine (Augmenter.apply).
+        self.augmenter = Augmenter(augment_config, flip_index)
+        self.flip_index = self.augmenter.flip_index
         self.crop_config = crop_config or PersonCropConfig()
         self.encoder = KeypointEncoder(
             augment_config.output_size,
@@ -266,7 +265,7 @@ class PersonCropper:
         """
         config = self.augment_config
         crop = self.crop_config
-        size, stride = config.input_size, config.output_stride
+        size = config.input_size
         if params is None:
             params = sample_augmentation(seed, config)
         image = tf.convert_to_tensor(image)
@@ -278,24 +277,10 @@ class PersonCropper:
         input_from_image = augmented_crop_affine(
             keypoint_box(person), params, size, min_side=crop.min_side, margin=crop.margin
         )
-        warped = crop_image(image, input_from_image, size)
-        if config.has_color_jitter:
-            warped = color_jitter(warped, params, config.contrast_mode, config.color_space)
-
+        augmented = self.augmenter.apply(image, person[None], ignore_mask, input_from_image, params)
+        warped, moved, ignore = augmented["image"], augmented["keypoints"], augmented["ignore_mask"]
         output_size = config.output_size
-        output_from_image = scale_matrix(tf.constant(1.0 / stride, tf.float64)) @ input_from_image
-        if ignore_mask is None:
-            shape = tf.shape(image)
-            ignore_mask = tf.zeros(shape[:2], tf.uint8)
-        ignore = warp_ignore_mask(
-            ignore_mask, output_from_image, (output_size, output_size),
-            ignore_outside_image=config.ignore_outside_image,
-            interpolation=config.mask_interpolation,
-        )
-
-        flip = tf.cast(params["flip"], tf.bool)
-        moved = transform_keypoints(person[None], input_from_image, size)  # (1, K, 3)
-        moved = tf.where(flip, tf.gather(moved, self.flip_index, axis=1), moved)
+        flip = augmented["flip"]
         targets = self.encoder.encode(moved, ignore)
         mask = targets["mask"]
         if crop.ignore_other_people:
