@@ -151,16 +151,24 @@ class SyntheticConfig:
         blur_probability: probability of a 3x3 Gaussian blur of the finished image.
         jpeg_quality: JPEG quality of the written images.
         height_distribution: 'uniform' (default) or 'log_uniform' sampling of person heights
-            between the two fractions. Log-uniform with the square-root crowd shrink made 61 %
-            of the validation people smaller than COCO's 32² "small" area, which caps even a
-            perfect decoder's OKS AP at 0.12 at 128-pixel input; uniform heights keep the
-            15-80 % range with a COCO-like share of small people (30 %).
+            between the two fractions.
         crowd_shrink: exponent of the crowd shrink of ``max_height_fraction`` (0 = none).
+        label_min_height_fraction: COCO's rule for small people. A person whose mask box is
+            less tall than this fraction of the image height is drawn (with its box and
+            segmentation) but not annotated: keypoints all (0, 0, 0), ``num_keypoints = 0``,
+            so COCO evaluation ignores it and training masks its pixels as unlabelled. 0
+            annotates everybody.
+        background_people_range: inclusive range of extra small "background crowd" people
+            drawn behind everybody else, with standing heights uniform in
+            ``background_height_range`` (fractions of the image height). They are usually
+            below ``label_min_height_fraction`` and so unannotated, like the unannotated
+            small people of COCO's crowded photos.
+        background_height_range: (low, high) standing heights of the background people.
     """
 
     people_count_weights: tuple[float, ...] = (0.02, 0.13, 0.22, 0.22, 0.16, 0.11, 0.07, 0.04, 0.03)
-    min_height_fraction: float = 0.15
-    max_height_fraction: float = 0.8
+    min_height_fraction: float = 0.4
+    max_height_fraction: float = 0.95
     group_probability: float = 0.4
     min_visible_fraction: float = 0.35
     min_labelled_joints: int = 3
@@ -171,6 +179,9 @@ class SyntheticConfig:
     jpeg_quality: int = 95
     height_distribution: str = "uniform"
     crowd_shrink: float = 0.0
+    label_min_height_fraction: float = 0.3125
+    background_people_range: tuple[int, int] = (0, 3)
+    background_height_range: tuple[float, float] = (0.1, 0.28)
 
     def __post_init__(self) -> None:
         weights = np.asarray(self.people_count_weights, dtype=np.float64)
@@ -204,6 +215,21 @@ class SyntheticConfig:
             )
         if self.crowd_shrink < 0:
             raise ValueError(f"crowd_shrink must be >= 0, got {self.crowd_shrink}.")
+        if not 0.0 <= self.label_min_height_fraction <= 1.0:
+            raise ValueError(
+                f"label_min_height_fraction must lie in [0, 1], got "
+                f"{self.label_min_height_fraction}."
+            )
+        low, high = self.background_people_range
+        if not 0 <= low <= high:
+            raise ValueError(
+                f"background_people_range must be 0 <= low <= high, got {low, high}."
+            )
+        low, high = self.background_height_range
+        if not 0 < low <= high:
+            raise ValueError(
+                f"background_height_range must be 0 < low <= high, got {low, high}."
+            )
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError(f"jpeg_quality must lie in [1, 100], got {self.jpeg_quality}.")
 
@@ -233,16 +259,19 @@ class SyntheticPerson:
 
     Attributes:
         keypoints: (17, 3) float64 (x, y, v) in image pixels (pixel-centre convention);
-            unlabelled joints are (0, 0, 0).
+            unlabelled joints are (0, 0, 0), and so are all joints of an unannotated person.
         mask: (H, W) bool, the person's own drawn pixels (amodal, clipped to the image).
         height_px: standing body height in pixels.
         pose_template: name of the pose template the person was sampled from.
+        annotated: False for a person below ``label_min_height_fraction`` (drawn, with box and
+            segmentation, but no keypoints: COCO's ``num_keypoints = 0``).
     """
 
     keypoints: np.ndarray
     mask: np.ndarray
     height_px: float
     pose_template: str
+    annotated: bool = True
 
 
 @dataclasses.dataclass
@@ -262,13 +291,16 @@ class SyntheticScene:
 class SyntheticStatistics:
     """Grouping-relevant statistics of a COCO-format keypoint dataset.
 
+    Only annotated people count (non-crowd, a labelled joint): COCO evaluation ignores
+    the others, so they make no grouping problem to score.
+
     Attributes:
         num_images: images listed.
-        num_people: non-crowd person annotations.
+        num_people: annotated people.
         mean_people_per_image: num_people / num_images.
-        fraction_three_or_more: fraction of images with >= 3 people.
-        fraction_overlapping_pair: fraction of images with two people whose boxes have
-            IoU >= ``iou_threshold``.
+        fraction_three_or_more: fraction of images with >= 3 annotated people.
+        fraction_overlapping_pair: fraction of images with two annotated people whose boxes
+            have IoU >= ``iou_threshold``.
         occluded_joint_fraction: labelled joints with v == 1 over all labelled joints.
         iou_threshold: the box IoU threshold used above.
     """
@@ -1128,16 +1160,23 @@ def render_scene(
     heights = heights * size
     # Smaller (farther) people tend to be drawn first, with some randomness.
     heights = heights[np.argsort(heights * rng.uniform(0.85, 1.15, size=count))]
+    # The background crowd is drawn first, behind everybody.
+    low, high = config.background_people_range
+    background_heights = (
+        rng.uniform(*config.background_height_range, size=int(rng.integers(low, high + 1))) * size
+    )
 
     placed: list[_Placed] = []
-    for sampled_height in heights:
+    main_people: list[_Placed] = []  # the people sampled at the main scale (group anchors)
+    for index, sampled_height in enumerate(np.concatenate([background_heights, heights])):
+        in_background = index < len(background_heights)
         figure = _build_figure(_sample_pose(rng), rng, _sample_appearance(rng))
         accepted = None
         for _ in range(config.max_placement_attempts):
             anchor = None
             scale = float(sampled_height)
-            if placed and rng.random() < config.group_probability:
-                anchor = placed[int(rng.integers(len(placed)))]
+            if not in_background and main_people and rng.random() < config.group_probability:
+                anchor = main_people[int(rng.integers(len(main_people)))]
                 scale = anchor.scale * rng.uniform(0.85, 1.15)
                 scale = min(max(scale, config.min_height_fraction * size), max_fraction * size)
             offset = _placement(rng, figure, scale, size, anchor)
@@ -1172,6 +1211,8 @@ def render_scene(
                 np.concatenate([offset, offset]) + scale * figure.extent,
             )
         )
+        if not in_background:
+            main_people.append(placed[-1])
 
     image = _finish_image(rng, canvas, config)
     people = []
@@ -1179,14 +1220,18 @@ def render_scene(
         joints = person.offset + person.scale * person.figure.joints
         joints = np.round(joints, 2)
         inside = np.all((joints >= 0) & (joints <= size - 1), axis=1)
-        labelled = inside & person.figure.labelled
+        rows = np.flatnonzero(person.mask.any(axis=1))
+        annotated = rows[-1] + 1 - rows[0] >= config.label_min_height_fraction * size
+        labelled = inside & person.figure.labelled & annotated
         keypoints = np.zeros((NUM_JOINTS, 3), dtype=np.float64)
         pixels = np.clip(np.round(joints).astype(np.int64), 0, size - 1)
         covered = person.cover[pixels[:, 1], pixels[:, 0]]
         keypoints[labelled, :2] = joints[labelled]
         keypoints[labelled, 2] = np.where(covered[labelled], 1.0, 2.0)
         people.append(
-            SyntheticPerson(keypoints, person.mask, person.scale, person.figure.pose_template)
+            SyntheticPerson(
+                keypoints, person.mask, person.scale, person.figure.pose_template, bool(annotated)
+            )
         )
     return SyntheticScene(image=image, people=people)
 
@@ -1375,11 +1420,11 @@ def compute_statistics(
     labelled = occluded = 0
     num_people = 0
     for annotation in dataset["annotations"]:
-        if annotation.get("iscrowd", 0):
+        visibility = np.asarray(annotation["keypoints"], dtype=np.float64)[2::3]
+        if annotation.get("iscrowd", 0) or not np.any(visibility > 0):
             continue
         num_people += 1
         boxes_by_image.setdefault(annotation["image_id"], []).append(annotation["bbox"])
-        visibility = np.asarray(annotation["keypoints"], dtype=np.float64)[2::3]
         labelled += int(np.count_nonzero(visibility > 0))
         occluded += int(np.count_nonzero(visibility == 1))
     num_images = len(boxes_by_image)
@@ -1400,3 +1445,25 @@ def compute_statistics(
         occluded_joint_fraction=occluded / max(labelled, 1),
         iou_threshold=iou_threshold,
     )
+
+
+def annotated_heights(
+    dataset: dict | str | os.PathLike, image_pixels_per_output_pixel: float = 1.0
+) -> np.ndarray:
+    """Box heights of the annotated people (non-crowd, ``num_keypoints > 0``), (N,) float64.
+
+    Args:
+        dataset: the COCO dict or the path of its JSON file.
+        image_pixels_per_output_pixel: divides the heights, e.g. ``image_size / input_size *
+            output_stride`` for heights in the network's output pixels (8 for 256x256 images at
+            128 input and stride 4).
+    """
+    if not isinstance(dataset, dict):
+        with open(dataset) as handle:
+            dataset = json.load(handle)
+    heights = [
+        annotation["bbox"][3]
+        for annotation in dataset["annotations"]
+        if not annotation.get("iscrowd", 0) and annotation.get("num_keypoints", 0)
+    ]
+    return np.asarray(heights, dtype=np.float64) / float(image_pixels_per_output_pixel)

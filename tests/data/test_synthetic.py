@@ -67,7 +67,8 @@ def test_default_val_split_makes_grouping_matter(val_dataset):
     # Recompute both fractions independently of compute_statistics.
     boxes_by_image = {image["id"]: [] for image in data["images"]}
     for annotation in data["annotations"]:
-        boxes_by_image[annotation["image_id"]].append(annotation["bbox"])
+        if annotation["num_keypoints"] > 0:  # the evaluator ignores the others
+            boxes_by_image[annotation["image_id"]].append(annotation["bbox"])
     three = np.mean([len(boxes) >= 3 for boxes in boxes_by_image.values()])
 
     def iou(first, second):
@@ -113,7 +114,12 @@ def test_annotation_fields_are_coco(val_dataset):
         visibility = keypoints[:, 2]
         assert set(np.unique(visibility)) <= {0.0, 1.0, 2.0}
         assert annotation["num_keypoints"] == int(np.count_nonzero(visibility > 0))
-        assert annotation["num_keypoints"] >= synthetic.SyntheticConfig().min_labelled_joints
+        # Annotated people have enough joints; small people have none (COCO's rule).
+        config = synthetic.SyntheticConfig()
+        if annotation["bbox"][3] >= config.label_min_height_fraction * IMAGE_SIZE:
+            assert annotation["num_keypoints"] >= config.min_labelled_joints
+        else:
+            assert annotation["num_keypoints"] == 0
         # Unlabelled joints are (0, 0, 0) like COCO; labelled ones lie inside the image.
         assert np.all(keypoints[visibility == 0] == 0)
         labelled = keypoints[visibility > 0, :2]
@@ -144,6 +150,7 @@ def test_pycocotools_loads_and_ground_truth_scores_ap_one(val_dataset):
     ground_truth = _quiet_coco(path)
     assert len(ground_truth.getImgIds()) == len(data["images"])
     assert len(ground_truth.getAnnIds(catIds=[1])) == len(data["annotations"])
+    # A result per annotated person (those without keypoints are ignored by the evaluator).
     results = [
         {
             "image_id": annotation["image_id"],
@@ -152,6 +159,7 @@ def test_pycocotools_loads_and_ground_truth_scores_ap_one(val_dataset):
             "score": 1.0,
         }
         for annotation in data["annotations"]
+        if annotation["num_keypoints"] > 0
     ]
     with contextlib.redirect_stdout(io.StringIO()):
         detections = ground_truth.loadRes(results)
@@ -213,7 +221,8 @@ def test_reads_through_the_project_coco_reader(val_dataset):
     assert len(records) == len(data["images"])
     by_image: dict[int, list[dict]] = {}
     for annotation in data["annotations"]:
-        by_image.setdefault(annotation["image_id"], []).append(annotation)
+        if annotation["num_keypoints"] > 0:  # the reader keeps the people that have keypoints
+            by_image.setdefault(annotation["image_id"], []).append(annotation)
     for record in records:
         annotations = sorted(by_image.get(record.image_id, []), key=lambda a: a["id"])
         expected = np.asarray([a["keypoints"] for a in annotations], dtype=np.float32)
@@ -223,7 +232,23 @@ def test_reads_through_the_project_coco_reader(val_dataset):
         np.testing.assert_allclose(record.keypoints[order], expected, atol=1e-4)
         expected_boxes = np.asarray([a["bbox"] for a in annotations], dtype=np.float32)
         np.testing.assert_allclose(record.boxes[order], expected_boxes.reshape(-1, 4))
-        assert record.ignore_rle is None  # no crowd, nobody without labelled joints
+        # The small unannotated people (num_keypoints = 0) are the ignore mask, as in COCO.
+        small = [
+            a for a in data["annotations"]
+            if a["image_id"] == record.image_id and a["num_keypoints"] == 0
+        ]
+        assert record.num_unlabelled == len(small)
+        if small:
+            ignore = mask_utils.decode(record.ignore_rle).astype(bool)
+            for annotation in small:
+                person = mask_utils.decode(
+                    mask_utils.merge(
+                        mask_utils.frPyObjects(annotation["segmentation"], IMAGE_SIZE, IMAGE_SIZE)
+                    )
+                ).astype(bool)
+                assert np.all(ignore[person])
+        else:
+            assert record.ignore_rle is None
         assert (record.height, record.width) == (IMAGE_SIZE, IMAGE_SIZE)
     # Training role drops only images without people.
     train_records, _ = coco_reader.read_coco_keypoints(path, root / "val", split_role="train")
@@ -232,8 +257,9 @@ def test_reads_through_the_project_coco_reader(val_dataset):
     assert image is not None and image.shape == (IMAGE_SIZE, IMAGE_SIZE, 3)
     # Nothing needed repairing; only images without people are worth a note.
     assert set(report.issues) <= {"image_without_people"}
-    assert report.num_people == report.num_people_kept == len(data["annotations"])
-    assert report.num_crowd == report.num_unlabelled == 0
+    num_small = sum(a["num_keypoints"] == 0 for a in data["annotations"])
+    assert report.num_people == report.num_people_kept == len(data["annotations"]) - num_small
+    assert report.num_crowd == 0 and report.num_unlabelled == num_small > 0
 
 
 # ------------------------------------------------------------------------------------------
@@ -319,11 +345,12 @@ def test_segmentation_matches_the_persons_mask(scenes):
 def test_people_scale_and_count_ranges(scenes):
     config = synthetic.SyntheticConfig()
     heights = np.array([p.height_px for scene in scenes for p in scene.people]) / IMAGE_SIZE
-    assert heights.min() >= config.min_height_fraction - 1e-9
+    assert heights.min() >= config.background_height_range[0] - 1e-9
     assert heights.max() <= config.max_height_fraction + 1e-9
-    assert heights.min() < 0.25 and heights.max() > 0.5
+    annotated = np.array([p.annotated for scene in scenes for p in scene.people])
+    assert heights[annotated].min() > 0.25 and heights[annotated].max() > 0.8
     counts = [len(scene.people) for scene in scenes]
-    assert max(counts) <= len(config.people_count_weights) - 1
+    assert max(counts) <= len(config.people_count_weights) - 1 + config.background_people_range[1]
     templates = {p.pose_template for scene in scenes for p in scene.people}
     assert templates == {
         "standing",
@@ -333,6 +360,57 @@ def test_people_scale_and_count_ranges(scenes):
         "leaning",
         "unconstrained",
     }
+
+
+def test_small_people_are_drawn_but_not_annotated(scenes):
+    """COCO's rule: people below the size threshold carry no keypoints (num_keypoints = 0)."""
+    config = synthetic.SyntheticConfig()
+    threshold = config.label_min_height_fraction * IMAGE_SIZE
+    annotated = unannotated = 0
+    for scene in scenes:
+        for person in scene.people:
+            rows = np.flatnonzero(person.mask.any(axis=1))
+            box_height = rows[-1] + 1 - rows[0]
+            assert person.annotated == (box_height >= threshold)
+            if person.annotated:
+                annotated += 1
+                assert np.count_nonzero(person.keypoints[:, 2]) >= config.min_labelled_joints
+            else:
+                unannotated += 1
+                assert np.all(person.keypoints == 0)
+                assert person.mask.any()  # drawn all the same
+    # Both kinds occur: small background people, and annotated people.
+    assert annotated > 100 and unannotated > 30
+
+
+def test_annotation_threshold_zero_annotates_everybody():
+    config = synthetic.SyntheticConfig(label_min_height_fraction=0.0)
+    people = [
+        person
+        for index in range(10)
+        for person in synthetic.render_scene(synthetic.image_rng(1, "val", index), 256,
+                                             config).people
+    ]
+    assert all(person.annotated for person in people)
+    assert min(person.height_px for person in people) < 0.3 * 256
+
+
+def test_default_val_split_people_are_at_cocos_scale(val_dataset):
+    """At the embedded default (128 input, stride 4: 8 image pixels per output pixel at 256x256)
+    at most 5 % of annotated people are under 10 output pixels tall, like COCO's smallest
+    annotated people at the paper's 512 input; the spread is documented in the module."""
+    _, data = val_dataset
+    heights = synthetic.annotated_heights(data, IMAGE_SIZE / 128 * 4)
+    assert len(heights) > 1000
+    assert np.mean(heights < 10) <= 0.05
+    percentiles = np.percentile(heights, [10, 50, 90])
+    assert 10 <= percentiles[0] <= 14, percentiles
+    assert 15 <= percentiles[1] <= 21, percentiles
+    assert 22 <= percentiles[2] <= 32, percentiles
+    # The unannotated background people are there too, and smaller.
+    small = [a for a in data["annotations"] if a["num_keypoints"] == 0]
+    assert len(small) > 0.2 * len(data["images"])
+    assert max(a["bbox"][3] for a in small) < 10 * IMAGE_SIZE / 128 * 4
 
 
 # ------------------------------------------------------------------------------------------
@@ -482,7 +560,9 @@ def test_generate_rejects_bad_arguments(tmp_path):
 
 
 def test_other_image_size_and_empty_images(tmp_path):
-    config = synthetic.SyntheticConfig(people_count_weights=(1.0, 1.0))
+    config = synthetic.SyntheticConfig(
+        people_count_weights=(1.0, 1.0), background_people_range=(0, 0)
+    )
     path = synthetic.generate_synthetic_dataset(
         tmp_path, split="tiny", num_images=12, seed=0, image_size=128, config=config
     )
@@ -544,6 +624,7 @@ def test_default_command_line_dataset_scores_ap_one(tmp_path):
         results = [
             {"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1}
             for a in ground_truth.dataset["annotations"]
+            if a["num_keypoints"] > 0
         ]
         with contextlib.redirect_stdout(io.StringIO()):
             evaluator = COCOeval(ground_truth, ground_truth.loadRes(results), "keypoints")
