@@ -17,7 +17,12 @@ from typing import Any
 
 import keras
 
-from associative_embedding.modeling.layers import InputSizeCheck, StackPredictions, conv_block
+from associative_embedding.modeling.layers import (
+    CoordinateChannels,
+    InputSizeCheck,
+    StackPredictions,
+    conv_block,
+)
 
 #: Official hourglass widths: 256 at the top level, +128 per level down (pose-ae-train).
 DEFAULT_WIDTHS = (256, 384, 512, 640, 768)
@@ -103,6 +108,7 @@ class StackedHourglass(keras.Model):
         stem_widths: Sequence[int] = DEFAULT_STEM_WIDTHS,
         feature_width: int | None = None,
         input_shape: Sequence[int | None] = (None, None, 3),
+        coordinate_channels: bool = False,
         kernel_initializer: Any = None,
         bias_initializer: Any = None,
         kernel_regularizer: Any = None,
@@ -124,6 +130,9 @@ class StackedHourglass(keras.Model):
             feature_width: channels of the two 3x3 head convs after each hourglass; None =
                 widths[0] (official). The 1x1 merge conv maps it back to widths[0].
             input_shape: (H, W, 3) of one image; None for any size (H, W checked when known).
+            coordinate_channels: append the normalised (x, y) of each output pixel
+                (`CoordinateChannels`) to the input of each stack's head convs, so tags can
+                vary with position (CoordConv). Not in the official network; default False.
             kernel_initializer: Keras initializer for all convs; None = PyTorch's default
                 (U(+-1/sqrt(fan_in)), as the official code).
             bias_initializer: Keras initializer for all conv biases; None = PyTorch's default.
@@ -182,13 +191,20 @@ class StackedHourglass(keras.Model):
         for stack in range(num_stacks):
             prefix = f"stack{stack}"
             feature = hourglass_module(x, widths, name=f"{prefix}_hg", **block_kwargs)
+            if coordinate_channels:
+                feature = CoordinateChannels(dtype=dtype, name=f"{prefix}_coords1")(feature)
             feature = conv_block(
                 feature, resolved_feature_width, name=f"{prefix}_feat1", **block_kwargs
             )
             feature = conv_block(
                 feature, resolved_feature_width, name=f"{prefix}_feat2", **block_kwargs
             )
-            prediction = conv_block(feature, output_channels, name=f"{prefix}_pred", **head_kwargs)
+            head_input = feature
+            if coordinate_channels:
+                head_input = CoordinateChannels(dtype=dtype, name=f"{prefix}_coords2")(feature)
+            prediction = conv_block(
+                head_input, output_channels, name=f"{prefix}_pred", **head_kwargs
+            )
             predictions.append(prediction)
             if stack < num_stacks - 1:
                 merged_prediction = conv_block(
@@ -213,6 +229,7 @@ class StackedHourglass(keras.Model):
         self.stem_widths = stem_widths
         self.feature_width = None if feature_width is None else int(feature_width)
         self.image_shape = input_shape
+        self.coordinate_channels = bool(coordinate_channels)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
         self.kernel_regularizer = kernel_regularizer
@@ -234,6 +251,7 @@ class StackedHourglass(keras.Model):
             "stem_widths": list(self.stem_widths),
             "feature_width": self.feature_width,
             "input_shape": list(self.image_shape),
+            "coordinate_channels": self.coordinate_channels,
             "kernel_initializer": _serialize_or_none(keras.initializers, self.kernel_initializer),
             "bias_initializer": _serialize_or_none(keras.initializers, self.bias_initializer),
             "kernel_regularizer": _serialize_or_none(keras.regularizers, self.kernel_regularizer),

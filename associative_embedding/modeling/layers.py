@@ -199,3 +199,38 @@ class StackPredictions(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         first = tuple(input_shape[0])
         return (first[0], len(input_shape), *first[1:])
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class CoordinateChannels(keras.layers.Layer):
+    """Appends the pixel's normalised position: (B, H, W, C) -> (B, H, W, C + 2) (CoordConv).
+
+    Channel C is x and channel C + 1 is y, both at pixel centres and normalised to (-1, 1)
+    over the map, so the same image content gets the same value at any input scale. A tag head
+    that sees them can make a person's tag depend on where the person is - neighbours then
+    start apart instead of having to be pushed apart from a random start.
+    """
+
+    def call(self, features):
+        shape = keras.ops.shape(features)
+        height, width = shape[1], shape[2]
+        dtype = features.dtype
+        xs = (keras.ops.cast(keras.ops.arange(width), dtype) + 0.5) / keras.ops.cast(width, dtype)
+        ys = (keras.ops.cast(keras.ops.arange(height), dtype) + 0.5) / keras.ops.cast(
+            height, dtype
+        )
+        xs = 2.0 * xs - 1.0
+        ys = 2.0 * ys - 1.0
+        grid = keras.ops.stack(
+            [
+                keras.ops.broadcast_to(xs[None, :], (height, width)),
+                keras.ops.broadcast_to(ys[:, None], (height, width)),
+            ],
+            axis=-1,
+        )
+        grid = keras.ops.broadcast_to(grid[None], (shape[0], height, width, 2))
+        return keras.ops.concatenate([features, grid], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        channels = input_shape[-1]
+        return (*input_shape[:-1], None if channels is None else channels + 2)

@@ -61,6 +61,8 @@ def base_config() -> ml_collections.ConfigDict:
             feature_width=0,  # 0 = widths[0] (official)
             tag_dim=1,
             batch_norm=False,
+            # Append normalised (x, y) to each stack's head input (CoordConv; not official).
+            coordinate_channels=False,
         )
     )
 
@@ -160,7 +162,7 @@ def apply_paper_recipe(config: ml_collections.ConfigDict) -> ml_collections.Conf
     """
     config.model.update(
         num_stacks=4, widths=(256, 384, 512, 640, 768), stem_widths=(64, 128),
-        feature_width=0, tag_dim=1, batch_norm=False,
+        feature_width=0, tag_dim=1, batch_norm=False, coordinate_channels=False,
     )
     config.input.update(
         input_size=512, output_stride=4, sigma=0.0, subpixel_targets=False, max_people=30

@@ -90,6 +90,7 @@ def build_model_from_config(config: ml_collections.ConfigDict) -> StackedHourgla
         num_joints=num_detection_channels(config),
         tag_dim=model_config.tag_dim,
         batch_norm=model_config.batch_norm,
+        coordinate_channels=bool(model_config.get("coordinate_channels", False)),
     )
 
 

@@ -253,3 +253,44 @@ def test_heatmap_only_network_with_tag_dim_zero():
     assert heatmaps.shape == (1, 1, 16, 16, 5) and tags.shape == (1, 1, 16, 16, 5, 0)
     with pytest.raises(ValueError, match="tag_dim >= 0"):
         StackedHourglass(num_stacks=1, num_joints=5, tag_dim=-1, **TINY)
+
+
+def test_coordinate_channels_layer_values_eager_and_in_a_graph():
+    from associative_embedding.modeling.layers import CoordinateChannels
+
+    features = np.zeros((2, 4, 8, 3), np.float32)
+    eager = CoordinateChannels()(features).numpy()
+    assert eager.shape == (2, 4, 8, 5)
+    np.testing.assert_allclose(eager[0, 0, :, 3], (np.arange(8) + 0.5) / 8 * 2 - 1, atol=1e-6)
+    np.testing.assert_allclose(eager[1, :, 5, 4], (np.arange(4) + 0.5) / 4 * 2 - 1, atol=1e-6)
+    np.testing.assert_array_equal(eager[..., :3], 0.0)
+    # Unknown spatial sizes inside a traced function give the same values.
+    traced = tf.function(
+        CoordinateChannels(), input_signature=[tf.TensorSpec((None, None, None, 3))]
+    )
+    np.testing.assert_allclose(traced(features).numpy(), eager, atol=1e-6)
+
+
+def test_coordinate_channels_option_feeds_the_heads(tmp_path):
+    """The option adds (x, y) inputs to each stack's feat1 and pred convs; zeroing their
+    kernel rows changes the outputs (they are used); the option round-trips through .keras."""
+    kwargs = dict(num_stacks=2, num_joints=3, tag_dim=2, **TINY)
+    plain = StackedHourglass(**kwargs)
+    model = StackedHourglass(coordinate_channels=True, **kwargs)
+    # Two extra input channels in each of the 2 stacks' feat1 (3x3) and pred (1x1) convs.
+    extra = 2 * (2 * 9 * TINY["feature_width"] + 2 * 3 * (1 + 2))
+    assert model.count_params() == plain.count_params() + extra
+    images = _images(1, 128, 128)
+    before = model(images, training=False).numpy()
+    path = tmp_path / "coordinates.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    assert loaded.get_config()["coordinate_channels"] is True
+    np.testing.assert_allclose(loaded(images, training=False).numpy(), before, atol=1e-6)
+    for stack in range(2):
+        for conv_name in (f"stack{stack}_feat1_conv", f"stack{stack}_pred_conv"):
+            kernel = model.get_layer(conv_name).kernel
+            values = kernel.numpy()
+            values[:, :, -2:, :] = 0.0
+            kernel.assign(values)
+    assert np.abs(model(images, training=False).numpy() - before).max() > 1e-4
