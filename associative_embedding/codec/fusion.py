@@ -14,6 +14,8 @@ package's pixel-centre convention (see ``associative_embedding.data.record``):
   Resampling is bilinear with half-pixel centres (``cv2.resize`` / ``cv2.warpAffine`` with
   ``INTER_LINEAR``, which sample at ``(x + 0.5) / s - 0.5``), the convention of
   ``transforms.scale_matrix``.
+* Padding. ``image_region_mask`` marks the map pixels that overlap the image; test-time
+  inference zeroes the heatmaps elsewhere (the padded input that training never supervised).
 * Back-projection. ``group_poses`` returns heatmap *corner* coordinates (pixel j spans
   [j, j + 1)), so a pose goes to network-input pixel centres by ``x_in = stride * x - 0.5`` and
   to image pixels by the inverse of the preprocessing affine ``input_from_image``.
@@ -204,6 +206,48 @@ def warp_maps(
         )
 
     return _per_channel_chunks(maps, size, resample)
+
+
+def image_region_mask(
+    map_from_image: np.ndarray, image_hw: Sequence[int], map_hw: Sequence[int]
+) -> np.ndarray:
+    """Which map pixels overlap the image, as opposed to the padding around it.
+
+    Test-time inputs are padded (``eval_resize_affine`` pads right/bottom to multiples of 64).
+    Training ignores the loss outside the source image (``AugmentConfig.ignore_outside_image``),
+    so the network's heatmaps there are unconstrained; peaks in the padding would decode to
+    joints outside the image and, being grouped like any other candidate, can take a person's
+    joint slot from its true detection.
+
+    Args:
+        map_from_image: (3, 3) axis-aligned affine from image pixels to map pixel centres
+            (``map_from_image(input_from_image, stride)``).
+        image_hw: (H, W) of the original image.
+        map_hw: (h, w) of the maps.
+
+    Returns:
+        (h, w) bool, True where the map pixel (j spans [j - 0.5, j + 0.5)) overlaps the image
+        (which spans [-0.5, W - 0.5) in pixel-centre coordinates).
+
+    Raises:
+        ValueError: for an affine with rotation or shear (test-time affines have none).
+    """
+    matrix = np.asarray(map_from_image, np.float64)
+    if matrix.shape != (3, 3) or matrix[0, 1] != 0 or matrix[1, 0] != 0:
+        raise ValueError(f"map_from_image must be an axis-aligned (3, 3) affine, got {matrix}.")
+    height, width = (int(size) for size in image_hw)
+    corners = transforms.transform_points(
+        np.array([[-0.5, -0.5], [width - 0.5, height - 0.5]]), matrix
+    )
+    low, high = corners.min(axis=0), corners.max(axis=0)
+    # A small tolerance keeps a pixel that only touches the image edge (exact multiples of
+    # the stride put the edge on a pixel border) out despite float rounding.
+    tolerance = 1e-6
+    columns = np.arange(int(map_hw[1]), dtype=np.float64)
+    rows = np.arange(int(map_hw[0]), dtype=np.float64)
+    inside_x = (columns - 0.5 < high[0] - tolerance) & (columns + 0.5 > low[0] + tolerance)
+    inside_y = (rows - 0.5 < high[1] - tolerance) & (rows + 0.5 > low[1] + tolerance)
+    return inside_y[:, None] & inside_x[None, :]
 
 
 def map_from_image(input_from_image: np.ndarray, stride: int = 4) -> np.ndarray:

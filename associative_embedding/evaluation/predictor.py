@@ -14,7 +14,8 @@ Pieces (each usable alone):
     (``data.augment.eval_preprocess``: long side to ``input_size * scale``, right/bottom padding
     to the network's multiple), the network on the image and, with ``flip``, its mirror (one
     batch), flip and multi-scale fusion (``codec.fusion.fuse_outputs``, 'official' or 'paper'
-    tags) onto the largest scale's grid, the paper's oracles (``evaluation.oracle``) on that
+    tags) onto the largest scale's grid, heatmaps zeroed on the padding (``mask_padding``),
+    the paper's oracles (``evaluation.oracle``) on that
     grid, grouping (``codec.group_poses``) and back-projection (``codec.fusion.poses_to_image``),
     then, with a ``refiner`` (``refinement.refine.PoseRefiner``, the paper's single-person
     refinement), each person refined on the image. With both oracles and no refiner no network
@@ -40,7 +41,13 @@ import tensorflow as tf
 from absl import logging
 from tqdm import tqdm
 
-from associative_embedding.codec import fuse_outputs, group_poses, map_from_image, poses_to_image
+from associative_embedding.codec import (
+    fuse_outputs,
+    group_poses,
+    image_region_mask,
+    map_from_image,
+    poses_to_image,
+)
 from associative_embedding.data import augment, image_io, transforms
 from associative_embedding.data.keypoint_info import (
     KeypointInfo,
@@ -228,6 +235,10 @@ class InferenceConfig:
             (as ``KeypointEncoder(subpixel=True)``; default: the official integer pixel).
         oracle_tag_spacing: tag distance between people of the gt_tags oracle.
         decoder: keyword arguments of ``codec.group_poses`` (thresholds, refine, ...).
+        mask_padding: zero the fused heatmaps outside the image (``codec.image_region_mask``):
+            the right/bottom padding of the network input was never supervised in training
+            (the loss ignores pixels outside the source image), so peaks there are noise that
+            would otherwise be decoded as joints outside the image. False keeps them.
     """
 
     input_size: int = 512
@@ -240,6 +251,7 @@ class InferenceConfig:
     oracle_subpixel: bool = False
     oracle_tag_spacing: float = oracle_lib.DEFAULT_TAG_SPACING
     decoder: dict[str, Any] = dataclasses.field(default_factory=dict)
+    mask_padding: bool = True
 
     def __post_init__(self) -> None:
         self.oracles = oracle_lib.parse_oracles(self.oracles)
@@ -406,6 +418,13 @@ class PoseEstimator:
             maps_from_image=maps_from_images,
             reference_index=reference,
         )
+        if config.mask_padding:
+            # Every scale's padding lands outside the image on the reference grid, so one
+            # mask of the reference scale covers them all.
+            inside = image_region_mask(
+                maps_from_images[reference], image.shape[:2], fused_heatmaps.shape[:2]
+            )
+            fused_heatmaps = np.where(inside[..., None], fused_heatmaps, np.float32(0.0))
         if record is not None:
             fused_heatmaps, fused_tags = self._apply_oracles(
                 fused_heatmaps,

@@ -19,9 +19,10 @@
     image: (H, W, 3) uint8 RGB -> {'poses': (P, K, 3) float32 (x, y, score) in original image
     pixels (pixel-centre convention), 'scores': (P,) float32, descending}. Evaluation
     preprocessing (``data.augment.eval_preprocess``: long side to ``input_size``, padding), the
-    network (and its flip), then the grouping decoder in TensorFlow ops
-    (``export.graph_decoder.group_poses_tf``: NMS, top-k, tag matching, adjust, refine) and the
-    inverse of the preprocessing affine. Missing joints are (0, 0, 0).
+    network (and its flip), heatmaps zeroed on the padding (as ``codec.image_region_mask``),
+    then the grouping decoder in TensorFlow ops (``export.graph_decoder.group_poses_tf``: NMS,
+    top-k, tag matching, adjust, refine) and the inverse of the preprocessing affine. Missing
+    joints are (0, 0, 0).
 
 The module also keeps ``network`` (float32 images in [0, 1], already padded -> the last stack's
 raw outputs (B, h, w, K (1 + D))), used by ``evaluation.predictor.load_predictor``, and writes
@@ -210,6 +211,15 @@ class PoseExportModule(tf.Module):
         """uint8 (H, W, 3) -> {'poses': (P, K, 3) image pixels, 'scores': (P,)}."""
         inputs = augment.eval_preprocess(image, self.config.input_size, self._multiple)
         heatmaps, tags = self._maps(inputs["image"][None])
+        # Heatmaps zeroed on the map pixels that only cover padding, as the NumPy estimator
+        # (codec.image_region_mask): training never supervises them.
+        stride = self._stride
+        region = (inputs["resized_size"] + stride - 1) // stride
+        map_shape = tf.shape(heatmaps)[1:3]
+        inside = (tf.range(map_shape[0])[:, None] < region[0]) & (
+            tf.range(map_shape[1])[None, :] < region[1]
+        )
+        heatmaps = tf.where(inside[None, :, :, None], heatmaps, tf.zeros_like(heatmaps))
         poses, scores = group_poses_tf(
             heatmaps[0],
             tags[0],

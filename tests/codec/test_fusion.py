@@ -11,6 +11,7 @@ from associative_embedding.codec import (
     fuse_outputs,
     fuse_scales,
     group_poses,
+    image_region_mask,
     map_from_image,
     poses_to_image,
     resize_maps,
@@ -301,3 +302,40 @@ def test_poses_to_image_rejects_bad_shapes():
     with pytest.raises(ValueError, match="poses"):
         poses_to_image(np.zeros((3, 2)), np.eye(3))
     assert poses_to_image(np.zeros((0, COCO_K, 3)), np.eye(3)).shape == (0, COCO_K, 3)
+
+
+# ----------------------------------------------------------------------------- padding
+
+
+@pytest.mark.parametrize(
+    "image_hw, input_size, stride",
+    [((427, 640), 256, 4), ((640, 480), 256, 4), ((480, 640), 512, 4), ((333, 250), 192, 4),
+     ((97, 131), 0, 1), ((200, 300), 0, 4)],
+)
+def test_image_region_mask_keeps_the_map_pixels_that_cover_the_resized_image(
+    image_hw, input_size, stride
+):
+    input_from_image, resized_hw, padded_hw = transforms.eval_resize_affine(
+        *image_hw, input_size
+    )
+    map_hw = (padded_hw[0] // stride, padded_hw[1] // stride)
+    inside = image_region_mask(map_from_image(input_from_image, stride), image_hw, map_hw)
+    assert inside.shape == map_hw and inside.dtype == bool
+    # Map pixel j covers input pixels [stride j, stride j + stride): it shows the image iff
+    # stride j < resized size.
+    rows, columns = (-(-size // stride) for size in resized_hw)
+    expected = np.zeros(map_hw, bool)
+    expected[:rows, :columns] = True
+    np.testing.assert_array_equal(inside, expected)
+    # Every image pixel's map pixel is inside (the corners included).
+    height, width = image_hw
+    corners = np.array([[0, 0], [width - 1, 0], [0, height - 1], [width - 1, height - 1]], float)
+    mapped = transforms.transform_points(corners, map_from_image(input_from_image, stride))
+    pixels = np.floor(mapped + 0.5).astype(int)
+    assert inside[pixels[:, 1], pixels[:, 0]].all()
+
+
+def test_image_region_mask_rejects_rotations():
+    rotation = transforms.rotation_matrix(10.0, 5.0, 5.0)
+    with pytest.raises(ValueError, match="axis-aligned"):
+        image_region_mask(rotation, (10, 10), (3, 3))
