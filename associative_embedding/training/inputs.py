@@ -86,6 +86,38 @@ def read_train_records(
     return records
 
 
+def resolve_split_paths(dataset: ml_collections.ConfigDict) -> dict[str, str]:
+    """The train/val annotation and image paths of a 'coco' or 'mpii' `config.dataset`.
+
+    Validation defaults to the training split when both val fields are empty (an overfit
+    check, e.g. experiments/coco_overfit.py, evaluates on the images it memorises); that
+    choice is logged, because AP on training images says nothing about generalisation.
+
+    Raises:
+        ValueError: naming the flags when the train paths, or only one val path, are missing.
+        FileNotFoundError: naming the config field whose file or folder does not exist.
+    """
+    paths = {key: dataset[key] for key in
+             ("train_annotations", "train_images", "val_annotations", "val_images")}
+    if not paths["val_annotations"] and not paths["val_images"]:
+        paths["val_annotations"] = paths["train_annotations"]
+        paths["val_images"] = paths["train_images"]
+        if paths["train_annotations"]:
+            logging.warning(
+                "config.dataset.val_annotations/val_images are empty: validating on the "
+                "training split %s (AP on the training images)", paths["train_annotations"],
+            )
+    missing = [key for key, value in paths.items() if not value]
+    if missing:
+        raise ValueError(
+            "config.dataset needs " + ", ".join(f"--config.dataset.{k}" for k in missing)
+        )
+    for key, value in paths.items():
+        if not os.path.exists(value):
+            raise FileNotFoundError(f"config.dataset.{key}: {value} does not exist")
+    return paths
+
+
 def prepare_data(
     config: ml_collections.ConfigDict, workdir: str, *, is_chief: bool = True, worker_index: int = 0
 ) -> TrainingData:
@@ -105,13 +137,7 @@ def prepare_data(
             atexit.register(shutil.rmtree, private_dir, ignore_errors=True)
         paths = _synthetic_paths(config, workdir, private_dir)
     elif dataset.kind in ("coco", "mpii"):
-        paths = {key: dataset[key] for key in
-                 ("train_annotations", "train_images", "val_annotations", "val_images")}
-        missing = [key for key, value in paths.items() if not value]
-        if missing:
-            raise ValueError(
-                "config.dataset needs " + ", ".join(f"--config.dataset.{k}" for k in missing)
-            )
+        paths = resolve_split_paths(dataset)
     else:
         raise ValueError(
             f"config.dataset.kind={dataset.kind!r} is not supported by the pose trainer "
