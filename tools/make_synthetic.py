@@ -31,6 +31,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from associative_embedding import startup  # noqa: E402
+
+# Before anything imports TensorFlow or tqdm: quiet start-up, visible progress bars.
+startup.start_tool()
+
 from absl import app, flags  # noqa: E402
 
 from associative_embedding.data import synthetic, synthetic_shapes  # noqa: E402

@@ -38,8 +38,12 @@ import os
 import sys
 import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from associative_embedding import startup  # noqa: E402
+
+# Before anything imports TensorFlow or tqdm: quiet start-up, visible progress bars.
+startup.start_tool()
 
 from absl import app, flags  # noqa: E402
 

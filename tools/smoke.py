@@ -13,8 +13,12 @@ from __future__ import annotations
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from associative_embedding import startup  # noqa: E402
+
+# Before anything imports TensorFlow or tqdm: quiet start-up, visible progress bars.
+startup.start_tool()
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -1,0 +1,275 @@
+"""Start-up of the command-line tools: TensorFlow without its import-time noise, progress bars
+that draw on any terminal.
+
+Every tool in tools/ calls `start_tool()` first, before anything imports TensorFlow or tqdm.
+
+Why a filter and not only TF_CPP_MIN_LOG_LEVEL: TensorFlow 2.21 reads that variable when it
+first logs through its own logger, but two of its libraries (libtensorflow_framework.so and the
+profiler plugin, each with a private copy of absl) log from static initialisers, through absl,
+before anything has read it. So even at TF_CPP_MIN_LOG_LEVEL=3 every import prints, twice, the
+absl pre-initialisation notice, the oneDNN notice and "Could not find cuda drivers" (INFO
+lines), and on a machine without a GPU the first device query adds "failed call to cuInit"
+(an ERROR line from the CUDA platform). `start_tool` therefore
+
+* sets TF_CPP_MIN_LOG_LEVEL to 1 (INFO hidden, warnings and errors shown) unless the user set
+  it, and gives TensorFlow's Python logger ('tensorflow') the same level;
+* wraps the first `import tensorflow` (whoever imports it, whenever) and a device query: what
+  they write to file descriptor 2 is captured and written back afterwards, less the absl lines
+  below that level (the rule TensorFlow applies to its later lines anyway), the absl notice, and
+  -- only when no NVIDIA GPU can be in use (`no_gpu_expected`) -- the cuInit failure. Everything
+  else (warnings, errors, Python tracebacks) is written back in order. CUDA_VISIBLE_DEVICES is
+  never touched, so GPUs stay visible;
+* gives tqdm a fixed size when stderr is a terminal that reports zero columns and rows
+  (`script`, some IDE consoles and `docker exec -t` sessions): tqdm then draws no bar at all,
+  and data generation or evaluation looks like a silent program.
+
+TF_CPP_MIN_LOG_LEVEL=0 turns all of this filtering off (TensorFlow's own output, unchanged).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import glob
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import logging
+import os
+import re
+import sys
+import tempfile
+import types
+from collections.abc import Callable, Iterator
+from typing import Any
+
+LOG_LEVEL_VARIABLE = "TF_CPP_MIN_LOG_LEVEL"
+#: INFO hidden; warnings and errors shown.
+DEFAULT_LOG_LEVEL = 1
+#: tqdm's size where the terminal reports none (the traditional terminal's).
+FALLBACK_COLUMNS, FALLBACK_LINES = 80, 24
+
+_ABSL_PREAMBLE = "WARNING: All log messages before absl::InitializeLog() is called"
+# absl's prefix: severity letter, MMDD, time (before absl is initialised: 00:00 and the epoch
+# seconds), thread id, file:line] message.
+_ABSL_LINE = re.compile(
+    r"^(?P<severity>[IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ (?P<file>[^:\]\s]+):\d+\] "
+    r"(?P<message>.*)"
+)
+_SEVERITIES = "IWEF"
+# Python logging levels of TF_CPP_MIN_LOG_LEVEL 0, 1, 2 and 3.
+_PYTHON_LEVELS = (logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL)
+_NVIDIA_PCI_VENDOR = "0x10de"
+
+
+@dataclasses.dataclass(frozen=True)
+class StartupLogFilter:
+    """Which lines of TensorFlow's import-time stderr are written back.
+
+    Attributes:
+        min_level: TF_CPP_MIN_LOG_LEVEL: absl lines of a lower severity (0 INFO, 1 WARNING,
+            2 ERROR, 3 FATAL) are dropped, and at 1 or more the absl pre-initialisation notice.
+        hide_cuinit_failure: drop the CUDA platform's "failed call to cuInit" error (set when
+            no GPU can be in use, where that failure is the expected outcome, not news).
+    """
+
+    min_level: int
+    hide_cuinit_failure: bool
+
+    def keep(self, line: str) -> bool:
+        """True when `line` (one line of stderr) is written back."""
+        if line.startswith(_ABSL_PREAMBLE):
+            return self.min_level <= 0
+        match = _ABSL_LINE.match(line)
+        if match is None:
+            return True  # not an absl log line: Python warnings, tracebacks, other libraries
+        if _SEVERITIES.index(match["severity"]) < self.min_level:
+            return False
+        is_cuinit_failure = match["file"].endswith("cuda_platform.cc") and match[
+            "message"
+        ].startswith("failed call to cuInit")
+        return not (is_cuinit_failure and self.hide_cuinit_failure)
+
+
+def start_tool(*, module: str = "tensorflow") -> StartupLogFilter | None:
+    """Prepares the process of a command-line tool; call it before anything else is imported.
+
+    Args:
+        module: the module whose first import is filtered (tests use a stand-in).
+
+    Returns:
+        The filter installed, or None when TF_CPP_MIN_LOG_LEVEL=0 (or an unreadable value)
+        asks for TensorFlow's output unchanged, or `module` is already imported.
+    """
+    _give_tqdm_a_width()
+    user_level = os.environ.get(LOG_LEVEL_VARIABLE)
+    if user_level is None:
+        os.environ[LOG_LEVEL_VARIABLE] = str(DEFAULT_LOG_LEVEL)
+    level = _parse_level(os.environ[LOG_LEVEL_VARIABLE])
+    if level <= 0:
+        return None
+    # TensorFlow's Python side logs through the 'tensorflow' logger (e.g. an INFO line per
+    # checkpoint save); it follows the same level.
+    logging.getLogger("tensorflow").setLevel(_PYTHON_LEVELS[min(level, len(_PYTHON_LEVELS) - 1)])
+    if module in sys.modules:
+        return None
+    log_filter = StartupLogFilter(min_level=level, hide_cuinit_failure=no_gpu_expected())
+    install_import_filter(module, log_filter.keep, after_import=_query_devices)
+    return log_filter
+
+
+def no_gpu_expected() -> bool:
+    """True when no NVIDIA GPU can be in use: the user hid them (CUDA_VISIBLE_DEVICES empty or
+    -1), or the machine has neither an NVIDIA device node nor an NVIDIA PCI device (a GPU
+    without its driver still counts as a GPU: there the cuInit failure is news)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return True
+    if glob.glob("/dev/nvidia[0-9]*"):
+        return False
+    for vendor_file in glob.glob("/sys/bus/pci/devices/*/vendor"):
+        try:
+            with open(vendor_file) as handle:
+                if handle.read().strip().lower() == _NVIDIA_PCI_VENDOR:
+                    return False
+        except OSError:
+            continue
+    return True
+
+
+def terminal_columns() -> int:
+    """Columns of the terminal on stderr; 0 when stderr is no terminal or reports no width."""
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 0
+
+
+def install_import_filter(
+    module: str,
+    keep: Callable[[str], bool],
+    *,
+    after_import: Callable[[types.ModuleType], Any] | None = None,
+) -> None:
+    """Filters what the first import of `module` (and `after_import`) writes to stderr.
+
+    The filter is removed as soon as the import starts, so it applies once per process.
+    """
+    sys.meta_path.insert(0, _FilteredImportFinder(module, keep, after_import))
+
+
+@contextlib.contextmanager
+def filtered_stderr(keep: Callable[[str], bool]) -> Iterator[None]:
+    """Captures file descriptor 2 (Python and C++ alike) and writes back the kept lines.
+
+    The lines come back in order when the block ends, also when it raises.
+    """
+    _flush_python_stderr()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            _flush_python_stderr()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode("utf-8", errors="replace")
+            kept = "".join(line for line in text.splitlines(keepends=True) if keep(line))
+            if kept:
+                sys.stderr.write(kept)
+                sys.stderr.flush()
+
+
+class _FilteredImportFinder(importlib.abc.MetaPathFinder):
+    """Finds `module` with the other finders, and wraps its loader in the stderr filter."""
+
+    def __init__(
+        self,
+        module: str,
+        keep: Callable[[str], bool],
+        after_import: Callable[[types.ModuleType], Any] | None,
+    ) -> None:
+        self._module = module
+        self._keep = keep
+        self._after_import = after_import
+
+    def find_spec(
+        self, fullname: str, path: Any = None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != self._module:
+            return None
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        spec.loader = _FilteredLoader(spec.loader, self._keep, self._after_import)
+        return spec
+
+
+class _FilteredLoader(importlib.abc.Loader):
+    """Runs the real loader (and `after_import`) inside `filtered_stderr`."""
+
+    def __init__(
+        self,
+        loader: importlib.abc.Loader,
+        keep: Callable[[str], bool],
+        after_import: Callable[[types.ModuleType], Any] | None,
+    ) -> None:
+        self._loader = loader
+        self._keep = keep
+        self._after_import = after_import
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        with filtered_stderr(self._keep):
+            self._loader.exec_module(module)
+            if self._after_import is not None:
+                self._after_import(module)
+
+    def __getattr__(self, name: str) -> Any:
+        # get_resource_reader, is_package, get_filename, ...: the real loader's.
+        return getattr(self._loader, name)
+
+
+def _query_devices(tensorflow: types.ModuleType) -> None:
+    # The CUDA platform initialises (and on a machine without a GPU logs its cuInit failure)
+    # on the first device query; listing physical devices does not initialise the runtime, so
+    # logical device configuration (strategy.configure_cpu_devices) still works afterwards.
+    tensorflow.config.list_physical_devices()
+
+
+def _give_tqdm_a_width() -> None:
+    if not _stderr_is_terminal() or terminal_columns() > 0:
+        return
+    # tqdm reads TQDM_* defaults when it is imported (an explicit argument still wins). It
+    # needs rows as well: with the zero it reads, it puts every bar below the last row, unseen.
+    for variable, size, fallback in (("TQDM_NCOLS", "COLUMNS", FALLBACK_COLUMNS),
+                                     ("TQDM_NROWS", "LINES", FALLBACK_LINES)):
+        value = os.environ.get(size, "")
+        os.environ.setdefault(
+            variable, value if value.isdigit() and int(value) > 0 else str(fallback)
+        )
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _parse_level(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return 0  # TensorFlow reads an unparsable level as 0 too
+
+
+def _flush_python_stderr() -> None:
+    for stream in (sys.stderr, sys.__stderr__):
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.flush()
