@@ -27,7 +27,9 @@ Examples:
 Writes under --output_dir (see associative_embedding/inference/writers.py):
     results.json       COCO keypoint results ([] when nobody is found; frame_id for video),
     predictions.json   one entry per image / frame with its people ([] for no person),
-    drawings/          the images with skeletons under their own names, or <video>.mp4,
+    drawings/          the images with skeletons under their own names, or <video>.mp4
+                       (people scoring below --draw_threshold left out: a weak model's
+                       phantoms; the JSON files keep everyone),
     tag_plots/         with --tag_plot: <name>_tags.png (tag per joint and person) and
                        <name>_tag_maps.png (each joint's tag map over the image).
 For --task=segmentation the files are described in associative_embedding/segmentation/
@@ -44,8 +46,12 @@ import sys
 import zipfile
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from associative_embedding import startup  # noqa: E402
+
+# Before anything imports TensorFlow or tqdm: quiet start-up, visible progress bars.
+startup.start_tool()
 
 from absl import app, flags  # noqa: E402
 
@@ -54,6 +60,7 @@ from associative_embedding.data.keypoint_info import get_keypoint_info  # noqa: 
 # OpenCV only: input errors are reported before TensorFlow is imported (main imports it).
 from associative_embedding.inference import sources  # noqa: E402
 from associative_embedding.refinement import flags as refinement_flags  # noqa: E402
+from associative_embedding.visualization import DEFAULT_DRAW_THRESHOLD  # noqa: E402
 
 _INPUT = flags.DEFINE_string(
     "input", None,
@@ -89,13 +96,20 @@ _FUSION = flags.DEFINE_enum(
     "fusion", "official", ["official", "paper"],
     "Multi-scale tags: official (scale nearest 1) or paper (all scales concatenated).",
 )
-_SCORE_THRESHOLD = flags.DEFINE_float(
-    "score_threshold", 0.1, "Drawing: joints scoring below this are not drawn (JSON keeps all)."
+_DRAW_THRESHOLD = flags.DEFINE_float(
+    "draw_threshold", None,
+    "Drawings only (results.json and predictions.json keep everyone): people (segmentation: "
+    "instances) whose score is below this are not drawn, nor tag-plotted. A person's score is "
+    "the mean heatmap value of its K joints, missing joints counting 0. Default: "
+    f"{DEFAULT_DRAW_THRESHOLD} for poses (e.g. every joint at {DEFAULT_DRAW_THRESHOLD}, or a "
+    "third of them at 0.9: a weak model's people below it are nearly all phantoms, see "
+    "associative_embedding/visualization.py), 0 for instances. 0 draws everyone.",
 )
-_PERSON_THRESHOLD = flags.DEFINE_float(
-    "person_threshold", 0.0,
-    "Drawing: people (segmentation: instances) scoring below this are not drawn (JSON keeps "
-    "all)."
+flags.DEFINE_alias("person_threshold", "draw_threshold")
+_SCORE_THRESHOLD = flags.DEFINE_float(
+    "score_threshold", None,
+    "Drawings only: joints scoring below this are not drawn (default: --detection_threshold, "
+    "the decoder's own bar for a joint).",
 )
 _MAX_PEOPLE = flags.DEFINE_integer("max_people", 30, "Decoder: people per image.")
 _DETECTION_THRESHOLD = flags.DEFINE_float("detection_threshold", 0.1, "Decoder: min joint score.")
@@ -186,6 +200,11 @@ def _inference_config(model_path: str) -> Any:
         raise app.UsageError(str(error)) from None
 
 
+def _draw_threshold(*, default: float) -> float:
+    """--draw_threshold, or the task's default (poses and instances have their own)."""
+    return default if _DRAW_THRESHOLD.value is None else _DRAW_THRESHOLD.value
+
+
 def _task(model_path: str) -> str:
     """--task, or the training run's task (pose for .keras files and SavedModels)."""
     if _TASK.value != "auto":
@@ -231,7 +250,7 @@ def _run_segmentation(model_path: str, source: Any) -> int:
     try:
         summary = segmentation_predict.run_segmentation(
             source, segmenter, categories, _OUTPUT_DIR.value,
-            score_threshold=_PERSON_THRESHOLD.value, draw=_DRAW.value,
+            score_threshold=_draw_threshold(default=0.0), draw=_DRAW.value,
             progress=_PROGRESS.value,
         )
     except (sources.SourceError, OSError) as error:
@@ -291,8 +310,11 @@ def main(argv: list[str]) -> int:
         predictor, layout.keypoint_info, config, refiner
     )
     options = runner.PredictOptions(
-        score_threshold=_SCORE_THRESHOLD.value,
-        person_threshold=_PERSON_THRESHOLD.value,
+        score_threshold=(
+            _DETECTION_THRESHOLD.value if _SCORE_THRESHOLD.value is None
+            else _SCORE_THRESHOLD.value
+        ),
+        person_threshold=_draw_threshold(default=DEFAULT_DRAW_THRESHOLD),
         draw=_DRAW.value,
         tag_plot=_TAG_PLOT.value,
         progress=_PROGRESS.value,

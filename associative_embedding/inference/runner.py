@@ -37,14 +37,15 @@ class PredictOptions:
     Attributes:
         score_threshold: joints with a lower score are not drawn (nor plotted in the tag plot).
         person_threshold: people with a lower score are not drawn (nor plotted); the results
-            JSON keeps every person (COCO AP wants all detections).
+            JSON keeps every person (COCO AP wants all detections). Default:
+            ``visualization.DEFAULT_DRAW_THRESHOLD`` (tools/predict.py --draw_threshold).
         draw: write drawn images (or the mp4 for a video).
         tag_plot: also write the tag plot (Figure 4) and tag-map picture (Figure 7) per image.
         progress: show a tqdm progress bar.
     """
 
     score_threshold: float = 0.1
-    person_threshold: float = 0.0
+    person_threshold: float = visualization.DEFAULT_DRAW_THRESHOLD
     draw: bool = True
     tag_plot: bool = False
     progress: bool = True
@@ -83,7 +84,7 @@ class PredictSummary:
 
 def _drawn_people(prediction: ImagePrediction, person_threshold: float) -> np.ndarray:
     """Indices of the people drawn (and tag-plotted): score >= person_threshold."""
-    return np.flatnonzero(prediction.scores >= person_threshold)
+    return visualization.people_to_draw(prediction.scores, person_threshold)
 
 
 def tag_plot_pictures(

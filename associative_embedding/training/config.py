@@ -135,6 +135,9 @@ def base_config() -> ml_collections.ConfigDict:
             adjust="official",  # official | symmetric | taylor | none (codec.group_poses)
             gt_detection_diagnostic=True,  # also AP with GT heatmaps + predicted tags
             num_drawn_images=8,
+            # Drawings only (metrics use everyone): people scoring below this are not drawn;
+            # visualization.DEFAULT_DRAW_THRESHOLD says why 0.3.
+            draw_threshold=0.3,
         )
     )
     return config

@@ -15,7 +15,8 @@ import pytest
 from associative_embedding.data.keypoint_info import COCO
 from associative_embedding.evaluation import predictor as predictor_lib
 from associative_embedding.inference import runner, sources, writers
-from associative_embedding.inference.estimator import ImagePoseEstimator
+from associative_embedding.inference.estimator import ImagePoseEstimator, ImagePrediction
+from associative_embedding.visualization import DEFAULT_DRAW_THRESHOLD
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
 TOOL = PROJECT_ROOT / "tools" / "predict.py"
@@ -65,11 +66,14 @@ def test_tool_on_photos_with_tag_plots(shared_data, tiny_model_path, tmp_path):
     results = read_json(out / "results.json")
     check_results(results, names)
     assert len(results) == sum(len(p["people"]) for p in predictions) > 0
+    # The random model's people are phantoms (heatmap peaks ~0.25, so every person scores
+    # below the default --draw_threshold): all in the JSON files, none drawn on the photos.
+    assert max(entry["score"] for entry in results) < DEFAULT_DRAW_THRESHOLD
     for name in names:
         original = cv2.imread(str(photos / name))
         drawing = cv2.imread(str(out / "drawings" / name))
         assert drawing.shape == original.shape
-        assert (drawing != original).any()  # the random model's people are drawn
+        np.testing.assert_array_equal(drawing, original)
         stem = name[:-4]
         assert cv2.imread(str(out / "tag_plots" / f"{stem}_tags.png")).shape == (480, 720, 3)
         assert cv2.imread(str(out / "tag_plots" / f"{stem}_tag_maps.png")) is not None
@@ -199,3 +203,52 @@ def test_run_prediction_thresholds_and_video_frames(tmp_path, tiny_model_path):
     results = read_json(out / writers.RESULTS_FILE)
     assert sorted({entry["frame_id"] for entry in results}) == [0, 1, 2]
     assert len(results) == summary.num_people
+
+
+class _FixedEstimator:
+    """Stands in for ImagePoseEstimator: the same two people on every image."""
+
+    keypoint_info = COCO
+    config = predictor_lib.InferenceConfig(input_size=64)
+
+    def __init__(self, people: list[tuple[float, float]]) -> None:
+        self.people = people  # (column x, person score); every joint scores 1.0 (refine's)
+
+    def __call__(self, image: np.ndarray) -> ImagePrediction:
+        poses = np.zeros((len(self.people), 17, 3), np.float32)
+        for index, (x, _) in enumerate(self.people):
+            poses[index, :, 0] = x
+            poses[index, :, 1] = np.linspace(10, image.shape[0] - 10, 17)
+            poses[index, :, 2] = 1.0
+        return ImagePrediction(
+            poses=poses, scores=np.array([score for _, score in self.people], np.float32),
+            map_poses=poses / 4, heatmaps=np.zeros((16, 20, 17), np.float32),
+            tags=np.zeros((16, 20, 17, 1), np.float32), map_from_image=np.eye(3),
+            image_size=image.shape[:2],
+        )
+
+
+@pytest.mark.parametrize(("draw_threshold", "phantom_drawn"), [(None, False), (0.0, True)])
+def test_low_score_people_are_not_drawn_but_stay_in_the_results(
+    tmp_path, draw_threshold, phantom_drawn
+):
+    image_path = tmp_path / "cat.png"
+    cv2.imwrite(str(image_path), np.full((120, 160, 3), 90, np.uint8))
+    # A confident person on the left; on the right a phantom of score 0.05 whose joints the
+    # decoder's refine step filled with 1.0 (drawn, it would be a whole skeleton).
+    estimator = _FixedEstimator([(30.0, 0.9), (130.0, 0.05)])
+    options = runner.PredictOptions(progress=False)
+    if draw_threshold is not None:
+        options.person_threshold = draw_threshold
+    out = tmp_path / "out"
+    summary = runner.run_prediction(
+        sources.open_source(str(image_path)), estimator, str(out), options
+    )
+    assert summary.num_people == 2
+    assert sorted(entry["score"] for entry in read_json(out / writers.RESULTS_FILE)) == [
+        pytest.approx(0.05), pytest.approx(0.9)
+    ]
+    drawing = cv2.imread(str(out / "drawings" / "cat.png"))
+    changed = np.abs(drawing.astype(int) - 90).max(axis=-1) > 0
+    assert changed[:, :60].any()
+    assert changed[:, 100:].any() == phantom_drawn
