@@ -209,6 +209,7 @@ class CocoKeypointEvaluator:
         category_id: int | None = None,
         output_dir: str | os.PathLike | None = None,
         fill_missing_joints: bool = False,
+        log_summary: bool = True,
     ) -> None:
         """Creates the evaluator.
 
@@ -221,6 +222,9 @@ class CocoKeypointEvaluator:
                 that has a 'keypoints' list.
             output_dir: where the results JSON and metrics.json are written (None: nothing).
             fill_missing_joints: the official writer for absent joints (module docstring).
+            log_summary: log pycocotools' summary table at each `evaluate` (INFO). Off for
+                callers that print their own summary (the training evaluation, which
+                evaluates twice: predictions and a diagnostic); the table stays in `summary`.
 
         Raises:
             ValueError: when the sigmas do not match the ground truth's joint count.
@@ -247,6 +251,7 @@ class CocoKeypointEvaluator:
         self.num_joints = int(self.sigmas.shape[0])
         self.output_dir = None if output_dir is None else os.fspath(output_dir)
         self.fill_missing_joints = fill_missing_joints
+        self.log_summary = log_summary
         self.coco_eval: COCOeval | None = None
         self.summary = ""
         self.reset()
@@ -338,7 +343,8 @@ class CocoKeypointEvaluator:
             coco_eval.evaluate()
             coco_eval.accumulate()
             coco_eval.summarize()
-        _logger.info("COCO keypoint evaluation:\n%s", summary.getvalue())
+        if self.log_summary:
+            _logger.info("COCO keypoint evaluation:\n%s", summary.getvalue())
         self.coco_eval = coco_eval
         self.summary = summary.getvalue()
         metrics: dict[str, float] = {

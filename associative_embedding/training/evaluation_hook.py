@@ -8,19 +8,24 @@ well-grouped person shows in one colour).
 
 The diagnostic (paper Sec. 4.1) substitutes ground-truth heatmaps for the network's detections
 but keeps its predicted tags, so `AP_gt_detections` measures how well the tags group people;
-a large gap between it and `AP` says detection is the bottleneck, a small one grouping.
+a large gap between it and `AP` says detection is the bottleneck, a small one grouping. Its
+other headline metrics carry the same suffix (`AP50_gt_detections`, ...).
+
+`evaluation_table` lays out one evaluation for people: the predictions and the diagnostic side
+by side, each metric rounded to 3 decimals (pycocotools' own precision).
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tensorflow as tf
 
 from associative_embedding.data import augment, image_io
 from associative_embedding.evaluation import oracle as oracle_lib
+from associative_embedding.evaluation.coco_keypoints import METRIC_NAMES, CocoKeypointEvaluator
 from associative_embedding.evaluation.predictor import (
     InferenceConfig,
     PoseEstimator,
@@ -28,10 +33,15 @@ from associative_embedding.evaluation.predictor import (
     build_evaluator,
     evaluate_records,
     model_predictor,
+    write_json,
 )
 from associative_embedding.modeling.outputs import split_outputs
 from associative_embedding.training.config import decoder_options
-from associative_embedding.visualization import draw_poses
+from associative_embedding.visualization import DEFAULT_DRAW_THRESHOLD, draw_poses, people_to_draw
+
+#: Suffix of the diagnostic's metrics (ground-truth heatmaps + predicted tags).
+DIAGNOSTIC_SUFFIX = "_gt_detections"
+DIAGNOSTIC_DESCRIPTION = "ground-truth heatmaps + predicted tags (grouping alone)"
 
 if TYPE_CHECKING:
     from associative_embedding.training.trainer import PoseTrainer
@@ -64,7 +74,7 @@ def evaluate_model(trainer: PoseTrainer, step: int) -> dict[str, float]:
         decoder=decoder,
     )
     estimator = PoseEstimator(predictor, trainer.keypoint_info, inference)
-    evaluator = build_evaluator(data.val_split, output_dir)
+    evaluator = _quiet(build_evaluator(data.val_split, output_dir))
     # Keep the predictions of the first images for drawing while evaluating.
     drawn: list[tuple] = []
     drawn_maps: list[tuple[np.ndarray, np.ndarray]] = []
@@ -81,16 +91,70 @@ def evaluate_model(trainer: PoseTrainer, step: int) -> dict[str, float]:
         diagnostic = InferenceConfig(
             **{**inference.__dict__, "oracles": frozenset({oracle_lib.GT_HEATMAPS})}
         )
-        diagnostic_evaluator = build_evaluator(data.val_split)
+        diagnostic_evaluator = _quiet(build_evaluator(data.val_split))
         diagnostic_metrics = evaluate_records(
             records,
             PoseEstimator(predictor, trainer.keypoint_info, diagnostic),
             diagnostic_evaluator,
             progress=False,
         )
-        metrics["AP_gt_detections"] = diagnostic_metrics["AP"]
+        for name in headline_metric_names(diagnostic_metrics):
+            metrics[name + DIAGNOSTIC_SUFFIX] = diagnostic_metrics[name]
+        # The evaluator wrote the predictions' metrics; this evaluation's file has both.
+        write_json(os.path.join(output_dir, "metrics.json"), metrics)
     _write_drawings(trainer, drawn, drawn_maps, output_dir, step)
     return metrics
+
+
+def headline_metric_names(metrics: dict[str, Any]) -> list[str]:
+    """The metrics a summary shows: COCO's ten (AP ... ARL) or MPII's AP and its table columns
+    (AP_Head, ...), in that order; never a diagnostic or per-joint entry."""
+    if all(name in metrics for name in METRIC_NAMES):
+        return list(METRIC_NAMES)
+    names = ["AP"] if "AP" in metrics else []
+    names += [
+        name for name in metrics
+        if name.startswith("AP_") and "/" not in name and not name.endswith(DIAGNOSTIC_SUFFIX)
+    ]
+    return names
+
+
+def evaluation_table(metrics: dict[str, Any]) -> list[str]:
+    """One evaluation's headline metrics as text lines: the predictions, and the diagnostic
+    beside them when `metrics` has it; values rounded to 3 decimals, 'n/a' where pycocotools
+    has no ground truth in the area range (-1) or the value is not a number."""
+    names = headline_metric_names(metrics)
+    diagnostic = any(name + DIAGNOSTIC_SUFFIX in metrics for name in names)
+    width = max((len(name) for name in names), default=2) + 2
+    header = f"  {'':{width}}{'predicted':>10}"
+    if diagnostic:
+        header += f"{'diagnostic':>12}"
+    lines = [header]
+    for name in names:
+        line = f"  {name:{width}}{_metric_text(metrics.get(name)):>10}"
+        if diagnostic:
+            line += f"{_metric_text(metrics.get(name + DIAGNOSTIC_SUFFIX)):>12}"
+        lines.append(line)
+    lines.append("  predicted:  the network's heatmaps and tags")
+    if diagnostic:
+        lines.append(f"  diagnostic: {DIAGNOSTIC_DESCRIPTION};")
+        lines.append("              the gap to 'predicted' is what detection loses")
+    if any(_metric_text(metrics.get(name)) == "n/a" for name in names):
+        lines.append("  n/a: no ground truth in that area range")
+    return lines
+
+
+def _metric_text(value: Any) -> str:
+    if not isinstance(value, int | float) or not np.isfinite(value) or value < 0:
+        return "n/a"
+    return f"{value:.3f}"
+
+
+def _quiet(evaluator: Any) -> Any:
+    """The evaluator without its own summary log: the trainer prints one summary of both."""
+    if isinstance(evaluator, CocoKeypointEvaluator):
+        evaluator.log_summary = False
+    return evaluator
 
 
 def map_pictures(
@@ -178,10 +242,16 @@ def _write_drawings(
 
     drawing_dir = os.path.join(output_dir, "drawings")
     os.makedirs(drawing_dir, exist_ok=True)
+    eval_config = trainer.config.eval
+    draw_threshold = float(eval_config.get("draw_threshold", DEFAULT_DRAW_THRESHOLD))
     pictures = []
     for record, prediction in drawn:
         image = image_io.decode_image(record.read_image_bytes(), source=record.file_name)
-        picture = draw_poses(image, prediction["poses"], trainer.keypoint_info.skeleton)
+        people = people_to_draw(prediction["scores"], draw_threshold)
+        picture = draw_poses(
+            image, np.asarray(prediction["poses"])[people], trainer.keypoint_info.skeleton,
+            score_threshold=eval_config.detection_threshold,
+        )
         cv2.imwrite(os.path.join(drawing_dir, f"{record.image_id}.jpg"), picture[..., ::-1])
         pictures.append(picture)
     if not pictures or not trainer.is_chief:

@@ -38,6 +38,7 @@ import json
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -48,7 +49,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from associative_embedding import losses
+from associative_embedding import losses, startup
 from associative_embedding.data.keypoint_info import KeypointInfo, get_keypoint_info
 from associative_embedding.modeling import StackedHourglass
 from associative_embedding.training import strategy as strategy_lib
@@ -435,19 +436,30 @@ class Trainer:
             else math.inf
         )
         eval_every = int(self.config.eval.every_steps)
-        progress = _progress_bar(self.step, config.num_steps)
+        progress, progress_checked = None, False
 
         with PreemptionGuard() as guard, contextlib.ExitStack() as cleanup:
             if loss_log is not None:
                 cleanup.callback(loss_log.close)
             while self.step < config.num_steps:
-                values = {name: float(value) for name, value in step_fn(iterator).items()}
+                if _needs_tracing(step_fn):
+                    with _first_step_notice():
+                        outputs = step_fn(iterator)
+                        values = {name: float(value) for name, value in outputs.items()}
+                    # Throughput and ETA from the steady state, not from the tracing.
+                    meter = _ThroughputMeter(self.step, config.num_steps, self.global_batch_size)
+                else:
+                    values = {name: float(value) for name, value in step_fn(iterator).items()}
                 step = self.step
                 if loss_log is not None:
                     loss_log.write(json.dumps({"step": step, **values}) + "\n")
                     loss_log.flush()
                 self._check_finite(values, step)
                 meter.update(step)
+                if not progress_checked:
+                    # Created after the first step, so that the tracing notices do not break
+                    # the bar's line.
+                    progress, progress_checked = _progress_bar(step - 1, config.num_steps), True
                 if progress is not None:
                     progress.update(1)
                     progress.set_postfix(loss=f"{values['loss']:.3g}")
@@ -609,6 +621,47 @@ class Trainer:
         """The headline metrics of one evaluation, for the log line."""
         return f"{self.best_metric}={metrics.get(self.best_metric, float('nan')):.4f}"
 
+    def evaluation_report(self, metrics: dict[str, Any]) -> str:
+        """The labelled summary of one evaluation (`metrics` as `train` returns them): its
+        metrics, the best checkpoint so far, and where the drawings and metrics files are."""
+        step = metrics.get("step")
+        title = f"Evaluation at step {step}"
+        if isinstance(metrics.get("num_images"), int):
+            title += f" on {metrics['num_images']} validation images"
+        description = self.metrics_description(metrics)
+        lines = [title + (f" ({description})" if description else "") + ":"]
+        lines += self.evaluation_lines(metrics)
+        lines += self._report_locations(metrics)
+        return "\n".join(lines)
+
+    def metrics_description(self, metrics: dict[str, Any]) -> str:
+        """What the metrics measure, for the report's title ('' to say nothing)."""
+        return ""
+
+    def evaluation_lines(self, metrics: dict[str, Any]) -> list[str]:
+        """The report's metric lines (indented)."""
+        return [f"  {self.evaluation_summary(metrics)}"]
+
+    def _report_locations(self, metrics: dict[str, Any]) -> list[str]:
+        key = self.best_metric
+        lines = []
+        history = [entry for entry in metrics.get("history", []) if key in entry]
+        if history:
+            best = max(history, key=lambda entry: entry[key])
+            lines.append(
+                f"  best {key}: {best[key]:.3f} at step {best.get('step')} "
+                f"(checkpoint {os.path.join(self.workdir, 'best', 'model')})"
+            )
+        eval_dir = os.path.join(self.workdir, "eval", f"step_{metrics.get('step')}")
+        drawing_dir = os.path.join(eval_dir, "drawings")
+        if os.path.isdir(drawing_dir):
+            count = sum(1 for name in os.listdir(drawing_dir) if not name.startswith("."))
+            lines.append(f"  drawings: {drawing_dir}{os.sep} ({count} images)")
+        lines.append(f"  metrics.json: {self._metrics_path()} (every evaluation)")
+        if os.path.isfile(os.path.join(eval_dir, "metrics.json")):
+            lines.append(f"                {os.path.join(eval_dir, 'metrics.json')} (this one)")
+        return lines
+
 
 class PoseTrainer(Trainer):
     """Multi-person pose: heatmap + tag losses on keypoint targets, COCO/MPII evaluation."""
@@ -666,10 +719,24 @@ class PoseTrainer(Trainer):
         return evaluation_hook.evaluate_model(self, step)
 
     def evaluation_summary(self, metrics: dict[str, Any]) -> str:
-        return "AP={:.4f} AP50={:.4f} AP_gt_detections={}".format(
-            metrics.get("AP", float("nan")), metrics.get("AP50", float("nan")),
-            metrics.get("AP_gt_detections", "n/a"),
+        text = "AP={:.3f} AP50={:.3f}".format(
+            metrics.get("AP", float("nan")), metrics.get("AP50", float("nan"))
         )
+        if isinstance(metrics.get("AP_gt_detections"), int | float):
+            text += f" AP_gt_detections={metrics['AP_gt_detections']:.3f} (diagnostic)"
+        return text
+
+    def metrics_description(self, metrics: dict[str, Any]) -> str:
+        from associative_embedding.evaluation.coco_keypoints import METRIC_NAMES
+
+        if all(name in metrics for name in METRIC_NAMES):
+            return "COCO keypoint AP/AR over OKS"
+        return "MPII multi-person AP, PCKh@0.5"
+
+    def evaluation_lines(self, metrics: dict[str, Any]) -> list[str]:
+        from associative_embedding.training import evaluation_hook
+
+        return evaluation_hook.evaluation_table(metrics)
 
 
 class _ThroughputMeter:
@@ -707,4 +774,47 @@ def _progress_bar(start: int, total: int) -> Any:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
+    # A terminal that reports zero columns would make a dynamic bar empty at every refresh;
+    # there the fixed width startup.start_tool gave tqdm applies.
+    dynamic = startup.terminal_columns() > 0
+    return tqdm(total=total, initial=start, unit="step", dynamic_ncols=dynamic)
+
+
+#: Seconds between the "still tracing" notices of the first step.
+FIRST_STEP_NOTICE_SECONDS = 15.0
+
+
+def _needs_tracing(step_fn: Callable) -> bool:
+    """True before a tf.function's first call (which traces and optimises its graph)."""
+    tracing_count = getattr(step_fn, "experimental_get_tracing_count", None)
+    return tracing_count is not None and tracing_count() == 0
+
+
+@contextlib.contextmanager
+def _first_step_notice(every_seconds: float = FIRST_STEP_NOTICE_SECONDS) -> Iterator[None]:
+    """Says that the first step is slow, and keeps saying so until it ends.
+
+    The first step traces the training step into a graph, optimises it and fills the input
+    pipeline's buffers: tens of seconds on a CPU, during which the loop prints nothing else.
+    """
+    start = time.monotonic()
+    logging.info(
+        "tracing the training step: the first step builds and optimises the graph and fills "
+        "the input pipeline (tens of seconds on a CPU; a notice every %.0f s until it is done)",
+        every_seconds,
+    )
+    done = threading.Event()
+
+    def notify() -> None:
+        while not done.wait(every_seconds):
+            logging.info("still tracing the training step (%.0f s so far)",
+                         time.monotonic() - start)
+
+    notifier = threading.Thread(target=notify, name="first-step-notice", daemon=True)
+    notifier.start()
+    try:
+        yield
+    finally:
+        done.set()
+        notifier.join()
+    logging.info("first step done in %.1f s; training", time.monotonic() - start)

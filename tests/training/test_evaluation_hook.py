@@ -1,10 +1,21 @@
-"""The TensorBoard heatmap and tag pictures of the periodic evaluation."""
+"""The periodic evaluation: TensorBoard heatmap and tag pictures, the printed summary, and
+the drawings' threshold."""
 
 from __future__ import annotations
 
-import numpy as np
+import types
 
+import cv2
+import ml_collections
+import numpy as np
+import pytest
+
+from associative_embedding.data.keypoint_info import COCO
+from associative_embedding.training import evaluation_hook
+from associative_embedding.training.config import base_config
 from associative_embedding.training.evaluation_hook import map_pictures
+from associative_embedding.training.trainer import PoseTrainer
+from associative_embedding.visualization import DEFAULT_DRAW_THRESHOLD
 
 STRIDE, SIZE, JOINTS = 4, 16, 3
 
@@ -56,3 +67,113 @@ def test_pictures_without_detections_are_defined():
     image, heatmaps, tags = _two_people()
     heatmap_picture, tag_picture = map_pictures(image, heatmaps * 0, tags)
     assert np.all(np.isfinite(heatmap_picture)) and tag_picture.shape == image.shape
+
+
+# ---------------------------------------------------------------- the evaluation summary
+
+COCO_METRICS = {
+    "AP": 0.0723892511868934, "AP50": 0.2470726068476426, "AP75": 0.022714972481676605,
+    "APM": 0.09422713908531452, "APL": -1.0, "AR": 0.14388361045130643, "AR50": 0.4002375,
+    "AR75": 0.0766033, "ARM": 0.1401747, "ARL": -1.0, "num_images": 500,
+    "AP_gt_detections": 0.3864191525199694, "AP50_gt_detections": 0.71234,
+    "AP75_gt_detections": 0.35, "APM_gt_detections": 0.4, "APL_gt_detections": -1.0,
+    "AR_gt_detections": 0.45, "AR50_gt_detections": 0.8, "AR75_gt_detections": 0.4,
+    "ARM_gt_detections": 0.42, "ARL_gt_detections": -1.0,
+}
+
+
+def test_table_puts_predictions_and_the_labelled_diagnostic_side_by_side_rounded():
+    lines = evaluation_hook.evaluation_table(COCO_METRICS)
+    assert lines[0].split() == ["predicted", "diagnostic"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[1:11]}
+    assert list(rows) == ["AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL"]
+    assert rows["AP"] == ["0.072", "0.386"]  # 3 decimals, not 0.3864191525199694
+    assert rows["AP50"] == ["0.247", "0.712"]
+    assert rows["APL"] == ["n/a", "n/a"]  # pycocotools' -1: no ground truth of that size
+    text = "\n".join(lines)
+    assert "diagnostic: ground-truth heatmaps + predicted tags (grouping alone)" in text
+    assert "n/a: no ground truth in that area range" in text
+
+
+def test_table_without_the_diagnostic_has_one_column():
+    plain = {k: v for k, v in COCO_METRICS.items() if not k.endswith("_gt_detections")}
+    lines = evaluation_hook.evaluation_table(plain)
+    assert lines[0].split() == ["predicted"]
+    assert "diagnostic" not in "\n".join(lines)
+
+
+def test_mpii_headline_metrics():
+    metrics = {"AP": 0.5, "AP/head": 0.9, "AP_Head": 0.9, "AP_Wrist": 0.3, "num_images": 4,
+               "AP_gt_detections": 0.7, "AP_Head_gt_detections": 0.95}
+    assert evaluation_hook.headline_metric_names(metrics) == ["AP", "AP_Head", "AP_Wrist"]
+
+
+def test_report_says_where_the_best_checkpoint_drawings_and_metrics_are(tmp_path):
+    step_dir = tmp_path / "eval" / "step_1300"
+    (step_dir / "drawings").mkdir(parents=True)
+    for index in range(3):
+        (step_dir / "drawings" / f"{index}.jpg").write_bytes(b"")
+    (step_dir / "metrics.json").write_text("{}")
+    metrics = dict(COCO_METRICS, step=1300, best_AP=0.0723892511868934,
+                   history=[{"AP": 0.01, "step": 650}, {"AP": 0.0723892511868934, "step": 1300}])
+    trainer = PoseTrainer.__new__(PoseTrainer)  # the report needs no model
+    trainer.workdir = str(tmp_path)
+    report = trainer.evaluation_report(metrics)
+    lines = report.splitlines()
+    assert lines[0] == (
+        "Evaluation at step 1300 on 500 validation images (COCO keypoint AP/AR over OKS):"
+    )
+    # One table (no second, unlabelled one), rounded.
+    assert sum(line.split() == ["predicted", "diagnostic"] for line in lines) == 1
+    assert "0.386" in report and "0.3864" not in report
+    assert f"best AP: 0.072 at step 1300 (checkpoint {tmp_path}/best/model)" in report
+    assert f"drawings: {step_dir}/drawings/ (3 images)" in report
+    assert f"metrics.json: {tmp_path}/metrics.json (every evaluation)" in report
+    assert f"{step_dir}/metrics.json (this one)" in report
+
+
+# ---------------------------------------------------------------- drawings
+
+
+class _Record:
+    """A validation record reading a PNG from memory."""
+
+    def __init__(self, image: np.ndarray) -> None:
+        self.image_id, self.file_name = 7, "7.png"
+        self._bytes = cv2.imencode(".png", image[..., ::-1])[1].tobytes()
+
+    def read_image_bytes(self) -> bytes:
+        return self._bytes
+
+
+def _person(x0: float, score: float) -> np.ndarray:
+    """17 joints in a column at x = x0, every joint at `score` (refine's 1.0 for phantoms)."""
+    pose = np.zeros((17, 3), np.float32)
+    pose[:, 0], pose[:, 1], pose[:, 2] = x0, np.linspace(10, 110, 17), score
+    return pose
+
+
+@pytest.mark.parametrize("draw_threshold, phantom_drawn", [(0.3, False), (0.0, True)])
+def test_drawings_leave_out_people_below_the_draw_threshold(
+    tmp_path, draw_threshold, phantom_drawn
+):
+    image = np.full((120, 160, 3), 90, np.uint8)
+    # A confident person on the left, a phantom (score 0.05, joints filled at 1.0) on the right.
+    prediction = {"poses": np.stack([_person(30, 0.9), _person(130, 1.0)]),
+                  "scores": np.array([0.9, 0.05], np.float32)}
+    eval_config = ml_collections.ConfigDict(
+        {"draw_threshold": draw_threshold, "detection_threshold": 0.1}
+    )
+    trainer = types.SimpleNamespace(
+        config=ml_collections.ConfigDict({"eval": eval_config}), keypoint_info=COCO,
+        is_chief=False,
+    )
+    evaluation_hook._write_drawings(trainer, [(_Record(image), prediction)], [], str(tmp_path), 1)
+    drawing = cv2.imread(str(tmp_path / "drawings" / "7.jpg"))
+    changed = np.abs(drawing.astype(int) - 90).max(axis=-1) > 40  # JPEG noise stays below
+    assert changed[:, :60].any()  # the confident person is drawn
+    assert changed[:, 100:].any() == phantom_drawn
+
+
+def test_base_config_draw_threshold_is_the_shared_default():
+    assert base_config().eval.draw_threshold == DEFAULT_DRAW_THRESHOLD

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import pathlib
 
 import numpy as np
 import pytest
@@ -13,8 +14,8 @@ from tensorboard.backend.event_processing import event_accumulator
 
 from associative_embedding.training.trainer import LOSS_LOG_NAME, PoseTrainer
 
-EXPERIMENTS = ("synthetic_pose", "coco_hg4_512", "mpii_hg4_512")
-NEEDS_SHARED_DATA = {"coco_hg4_512", "mpii_hg4_512"}
+EXPERIMENTS = ("synthetic_pose", "coco_hg4_512", "mpii_hg4_512", "coco_overfit")
+NEEDS_SHARED_DATA = {"coco_hg4_512", "mpii_hg4_512", "coco_overfit"}
 
 
 def _get_config(name: str, variant: str = ""):
@@ -54,6 +55,21 @@ def test_paper_configs_follow_section_4_1(name):
     assert (config.dataset.kind, config.dataset.keypoints) == expected
 
 
+def test_coco_overfit_keeps_the_flip_and_evaluates_its_training_images():
+    config = _get_config("coco_overfit")
+    # A wrong joint swap or coordinate offset must cost AP: flip augmentation with the COCO
+    # swap stays on.
+    assert config.input.flip_probability > 0 and config.dataset.keypoints == "coco"
+    assert config.dataset.kind == "coco"
+    # Default data: ../shared/data beside the repository, whatever the working directory.
+    default_data = pathlib.Path(__file__).resolve().parents[3] / "shared" / "data"
+    folder = default_data / "coco_mini_train2017"
+    assert config.dataset.train_annotations == str(folder / "person_keypoints_train2017.json")
+    assert config.dataset.train_images == str(folder / "images")
+    # Empty val fields: training.inputs validates on the training split.
+    assert config.dataset.val_annotations == "" and config.dataset.val_images == ""
+
+
 def test_unknown_variant_is_an_error():
     for name in EXPERIMENTS:
         with pytest.raises(ValueError, match="unknown variant"):
@@ -82,6 +98,11 @@ def test_smoke_variant_trains_two_steps(name, tmp_path, monkeypatch, request):
     assert all(np.isfinite(entry[part]) for entry in logged for part in ("loss", "heatmap"))
     assert metrics["step"] == 2 and "AP" in metrics and "AP_gt_detections" in metrics
     assert json.loads((workdir / "metrics.json").read_text())["step"] == 2
+    # This evaluation's own file has the diagnostic's metrics too.
+    step_metrics = json.loads((workdir / "eval" / "step_2" / "metrics.json").read_text())
+    assert step_metrics["AP_gt_detections"] == metrics["AP_gt_detections"]
+    report = trainer.evaluation_report(metrics)
+    assert report.startswith("Evaluation at step 2 on ") and "diagnostic" in report
     # TensorBoard: losses, learning rate, AP and the evaluation pictures.
     tags = _tensorboard_tags(workdir / "tensorboard")
     assert {"train/loss", "train/learning_rate", "eval/AP"} <= tags
