@@ -108,9 +108,17 @@ def start_tool(*, module: str = "tensorflow") -> StartupLogFilter | None:
     level = _parse_level(os.environ[LOG_LEVEL_VARIABLE])
     if level <= 0:
         return None
-    # TensorFlow's Python side logs through the 'tensorflow' logger (e.g. an INFO line per
-    # checkpoint save); it follows the same level.
-    logging.getLogger("tensorflow").setLevel(_PYTHON_LEVELS[min(level, len(_PYTHON_LEVELS) - 1)])
+    # TensorFlow's Python side logs through the 'tensorflow' logger and, in newer code (an INFO
+    # line per checkpoint save), through absl's: both follow the same level.
+    python_level = _PYTHON_LEVELS[min(level, len(_PYTHON_LEVELS) - 1)]
+    logging.getLogger("tensorflow").setLevel(python_level)
+    package = _package_folder(module)
+    if package is not None:
+        # absl's own logger object (its class finds the caller past absl's frames): asking
+        # logging for "absl" before absl is imported would create a plain one in its place.
+        from absl import logging as absl_logging
+
+        absl_logging.get_absl_logger().addFilter(_PackageLevelFilter(package, python_level))
     if module in sys.modules:
         return None
     log_filter = StartupLogFilter(min_level=level, hide_cuinit_failure=no_gpu_expected())
@@ -233,6 +241,30 @@ class _FilteredLoader(importlib.abc.Loader):
     def __getattr__(self, name: str) -> Any:
         # get_resource_reader, is_package, get_filename, ...: the real loader's.
         return getattr(self._loader, name)
+
+
+class _PackageLevelFilter(logging.Filter):
+    """Drops the records below `level` logged from files inside `folder`."""
+
+    def __init__(self, folder: str, level: int) -> None:
+        super().__init__()
+        self._folder = os.path.join(os.path.realpath(folder), "")
+        self._level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= self._level:
+            return True
+        return not os.path.realpath(record.pathname).startswith(self._folder)
+
+
+def _package_folder(module: str) -> str | None:
+    """The folder of an installed package, found without importing it."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    return locations[0] if locations else None
 
 
 def _query_devices(tensorflow: types.ModuleType) -> None:

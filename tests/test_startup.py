@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import pty
 import select
@@ -150,3 +151,16 @@ def test_tqdm_draws_on_a_terminal_that_reports_no_width():
         os.close(controller)
     assert process.returncode == 0, output
     assert b"visible-bar" in output and b"3/3" in output
+
+
+def test_tensorflow_python_info_lines_follow_the_level(tmp_path):
+    package = tmp_path / "tensorflow"
+    log_filter = startup._PackageLevelFilter(str(package), logging.WARNING)
+
+    def record(path, level):
+        return logging.LogRecord("absl", level, str(path), 1, "message", None, None)
+
+    inside = package / "python" / "checkpoint" / "functional_saver.py"
+    assert not log_filter.filter(record(inside, logging.INFO))  # "Sharding callback duration"
+    assert log_filter.filter(record(inside, logging.WARNING))
+    assert log_filter.filter(record(tmp_path / "trainer.py", logging.INFO))  # ours: kept

@@ -457,12 +457,12 @@ class Trainer:
                 self._check_finite(values, step)
                 meter.update(step)
                 if not progress_checked:
-                    # Created after the first step, so that the tracing notices do not break
-                    # the bar's line.
-                    progress, progress_checked = _progress_bar(step - 1, config.num_steps), True
-                if progress is not None:
+                    # Created after the first step, so that neither the tracing notices nor the
+                    # tracing time (as a rate) end up in the bar.
+                    progress, progress_checked = _progress_bar(step, config.num_steps), True
+                elif progress is not None:
+                    progress.set_postfix(loss=f"{values['loss']:.3g}", refresh=False)
                     progress.update(1)
-                    progress.set_postfix(loss=f"{values['loss']:.3g}")
                 if step % config.log_every == 0 or step == config.num_steps:
                     self._log(step, values, meter, summary_writer)
                 stopping = guard.stop_requested or time.monotonic() > deadline
