@@ -8,6 +8,13 @@
 
 The output layout (K heatmaps, then K * D joint-major tags) is documented in
 `associative_embedding.modeling.outputs`; split it with `split_outputs`.
+
+`layout='pose_ae_demo'` builds the authors' TensorFlow 1 release (princeton-vl/pose-ae-demo)
+instead, so its weights can be loaded (`associative_embedding.conversion`):
+
+    stem: conv7x7/2 with TensorFlow 'SAME' padding (3->64), conv3 (64->128), maxpool 2,
+          conv3 (128->128), conv3 (128->128), conv3 (128->256)
+    per stack: hourglass -> conv3 (256) -> conv1x1 (256) = feature -> 1x1 -> prediction
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import keras
 from associative_embedding.modeling.layers import (
     CoordinateChannels,
     InputSizeCheck,
+    LeadingChannels,
     StackPredictions,
     conv_block,
 )
@@ -30,6 +38,9 @@ DEFAULT_WIDTHS = (256, 384, 512, 640, 768)
 DEFAULT_STEM_WIDTHS = (64, 128)
 #: Stride of the stem (conv7x7/2 + maxpool 2), hence of the output maps.
 OUTPUT_STRIDE = 4
+#: Network layouts: the official pose-ae-train PyTorch network (default) and the TensorFlow 1
+#: pose-ae-demo network (one more stem conv, 1x1 second head conv, TF 'SAME' stem padding).
+LAYOUTS = ("pose_ae_train", "pose_ae_demo")
 
 
 def hourglass_module(
@@ -109,6 +120,8 @@ class StackedHourglass(keras.Model):
         feature_width: int | None = None,
         input_shape: Sequence[int | None] = (None, None, 3),
         coordinate_channels: bool = False,
+        layout: str = "pose_ae_train",
+        extra_prediction_channels: int = 0,
         kernel_initializer: Any = None,
         bias_initializer: Any = None,
         kernel_regularizer: Any = None,
@@ -133,6 +146,15 @@ class StackedHourglass(keras.Model):
             coordinate_channels: append the normalised (x, y) of each output pixel
                 (`CoordinateChannels`) to the input of each stack's head convs, so tags can
                 vary with position (CoordConv). Not in the official network; default False.
+            layout: 'pose_ae_train' (the official PyTorch network, default) or 'pose_ae_demo'
+                (the authors' TensorFlow 1 demo network: a fourth 3x3 stem conv 'stem3b'
+                after 'stem3', a 1x1 instead of a 3x3 second head conv 'feat2', and
+                TensorFlow 'SAME' padding of the strided 7x7 stem conv). Used to run the
+                released weights (`associative_embedding.conversion`).
+            extra_prediction_channels: channels the prediction conv computes beyond the
+                K * (1 + D) outputs; the merge conv reads all of them, the model outputs only
+                the first K * (1 + D). The released networks predict 68 channels for 34
+                outputs (34 extra). Default 0.
             kernel_initializer: Keras initializer for all convs; None = PyTorch's default
                 (U(+-1/sqrt(fan_in)), as the official code).
             bias_initializer: Keras initializer for all conv biases; None = PyTorch's default.
@@ -162,6 +184,13 @@ class StackedHourglass(keras.Model):
             raise ValueError(f"widths must be positive, got {widths} and {stem_widths}.")
         if len(input_shape) != 3:
             raise ValueError(f"input_shape must be (H, W, C), got {input_shape}.")
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}.")
+        if extra_prediction_channels < 0:
+            raise ValueError(
+                f"extra_prediction_channels must be >= 0, got {extra_prediction_channels}."
+            )
+        demo_layout = layout == "pose_ae_demo"
         depth = len(widths) - 1
         input_multiple = OUTPUT_STRIDE * 2**depth
         resolved_feature_width = widths[0] if feature_width is None else int(feature_width)
@@ -181,10 +210,20 @@ class StackedHourglass(keras.Model):
         size_check.check_shape((None, *input_shape))
         x = size_check(images)
         # Stem, stride 4 (official `pre`).
-        x = conv_block(x, stem_widths[0], kernel_size=7, strides=2, name="stem1", **block_kwargs)
+        x = conv_block(
+            x,
+            stem_widths[0],
+            kernel_size=7,
+            strides=2,
+            padding="same" if demo_layout else "symmetric",
+            name="stem1",
+            **block_kwargs,
+        )
         x = conv_block(x, stem_widths[1], name="stem2", **block_kwargs)
         x = keras.layers.MaxPooling2D(2, strides=2, dtype=dtype, name="stem_pool")(x)
         x = conv_block(x, stem_widths[1], name="stem3", **block_kwargs)
+        if demo_layout:
+            x = conv_block(x, stem_widths[1], name="stem3b", **block_kwargs)
         x = conv_block(x, widths[0], name="stem4", **block_kwargs)
 
         predictions = []
@@ -197,15 +236,29 @@ class StackedHourglass(keras.Model):
                 feature, resolved_feature_width, name=f"{prefix}_feat1", **block_kwargs
             )
             feature = conv_block(
-                feature, resolved_feature_width, name=f"{prefix}_feat2", **block_kwargs
+                feature,
+                resolved_feature_width,
+                kernel_size=1 if demo_layout else 3,
+                name=f"{prefix}_feat2",
+                **block_kwargs,
             )
             head_input = feature
             if coordinate_channels:
                 head_input = CoordinateChannels(dtype=dtype, name=f"{prefix}_coords2")(feature)
             prediction = conv_block(
-                head_input, output_channels, name=f"{prefix}_pred", **head_kwargs
+                head_input,
+                output_channels + extra_prediction_channels,
+                name=f"{prefix}_pred",
+                **head_kwargs,
             )
-            predictions.append(prediction)
+            if extra_prediction_channels:
+                predictions.append(
+                    LeadingChannels(output_channels, dtype=dtype, name=f"{prefix}_outputs")(
+                        prediction
+                    )
+                )
+            else:
+                predictions.append(prediction)
             if stack < num_stacks - 1:
                 merged_prediction = conv_block(
                     prediction, widths[0], name=f"{prefix}_merge_pred", **head_kwargs
@@ -230,6 +283,8 @@ class StackedHourglass(keras.Model):
         self.feature_width = None if feature_width is None else int(feature_width)
         self.image_shape = input_shape
         self.coordinate_channels = bool(coordinate_channels)
+        self.layout = layout
+        self.extra_prediction_channels = int(extra_prediction_channels)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
         self.kernel_regularizer = kernel_regularizer
@@ -252,6 +307,8 @@ class StackedHourglass(keras.Model):
             "feature_width": self.feature_width,
             "input_shape": list(self.image_shape),
             "coordinate_channels": self.coordinate_channels,
+            "layout": self.layout,
+            "extra_prediction_channels": self.extra_prediction_channels,
             "kernel_initializer": _serialize_or_none(keras.initializers, self.kernel_initializer),
             "bias_initializer": _serialize_or_none(keras.initializers, self.bias_initializer),
             "kernel_regularizer": _serialize_or_none(keras.regularizers, self.kernel_regularizer),

@@ -72,6 +72,7 @@ def conv_block(
     kernel_initializer: Any = None,
     bias_initializer: Any = None,
     kernel_regularizer: Any = None,
+    padding: str = "symmetric",
     dtype: Any = None,
     name: str,
 ) -> keras.KerasTensor:
@@ -92,19 +93,29 @@ def conv_block(
         kernel_initializer: Keras initializer (or identifier); None = PyTorch's default.
         bias_initializer: Keras initializer (or identifier); None = PyTorch's default.
         kernel_regularizer: optional Keras regularizer for the kernel.
+        padding: 'symmetric' ((kernel_size - 1) // 2 zeros on every side, PyTorch's
+            `padding=(k - 1) // 2`) or 'same' (TensorFlow's 'SAME': for a strided conv the
+            extra zero goes after, as in the TensorFlow 1 pose-ae-demo network). The two only
+            differ for strided convs.
         dtype: layer dtype / dtype policy (None = global policy).
         name: prefix of the created layers' names.
 
     Returns:
         (B, ceil(H / strides), ceil(W / strides), filters) symbolic tensor.
+
+    Raises:
+        ValueError: for an unknown `padding`.
     """
+    if padding not in ("symmetric", "same"):
+        raise ValueError(f"padding must be 'symmetric' or 'same', got {padding!r}.")
     fan_in = kernel_size * kernel_size * x.shape[-1]
-    padding = (kernel_size - 1) // 2
-    if padding and strides > 1:
-        x = keras.layers.ZeroPadding2D(padding, dtype=dtype, name=f"{name}_pad")(x)
+    pad_width = (kernel_size - 1) // 2
+    if padding == "symmetric" and pad_width and strides > 1:
+        x = keras.layers.ZeroPadding2D(pad_width, dtype=dtype, name=f"{name}_pad")(x)
         conv_padding = "valid"
     else:
-        # For stride 1 'same' is symmetric for odd kernels and avoids a padding copy.
+        # For stride 1 'same' is symmetric for odd kernels and avoids a padding copy; for a
+        # strided conv it is TensorFlow's asymmetric 'SAME', asked for explicitly.
         conv_padding = "same"
     x = keras.layers.Conv2D(
         filters,
@@ -199,6 +210,37 @@ class StackPredictions(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         first = tuple(input_shape[0])
         return (first[0], len(input_shape), *first[1:])
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class LeadingChannels(keras.layers.Layer):
+    """Keeps the first `count` channels: (B, H, W, C) -> (B, H, W, count).
+
+    Used when a prediction conv has more channels than the model outputs (the released
+    networks predict 68 channels, of which the merge conv reads all but only 34 are heatmaps
+    and tags).
+    """
+
+    def __init__(self, count: int, **kwargs: Any) -> None:
+        """Args:
+        count: number of leading channels kept (>= 1).
+        **kwargs: standard Keras layer arguments (name, dtype, ...).
+        """
+        super().__init__(**kwargs)
+        if count < 1:
+            raise ValueError(f"count must be >= 1, got {count}.")
+        self.count = int(count)
+
+    def call(self, features):
+        return features[..., : self.count]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.count)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update({"count": self.count})
+        return config
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
