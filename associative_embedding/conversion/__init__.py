@@ -1,0 +1,1 @@
+"""Converters of the authors' released weights into `StackedHourglass` models."""
