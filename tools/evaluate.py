@@ -45,6 +45,7 @@ startup.start_tool()
 
 from absl import app, flags, logging  # noqa: E402
 
+from associative_embedding.conversion import release_config  # noqa: E402
 from associative_embedding.evaluation import predictor as predictor_lib  # noqa: E402
 from associative_embedding.evaluation.oracle import ORACLES, parse_oracles  # noqa: E402
 from associative_embedding.refinement import flags as refinement_flags  # noqa: E402
@@ -168,6 +169,9 @@ def _evaluate_segmentation() -> int:
 
 def main(argv: list[str]) -> int:
     del argv
+    # A converted release (tools/convert_weights.py) brings its official test-time settings.
+    for line in release_config.apply_release_defaults():
+        print(f"release default: --{line}")
     if _segmentation_run(_MODEL.value):
         return _evaluate_segmentation()
     oracles = parse_oracles(_ORACLE.value)

@@ -33,6 +33,7 @@ startup.start_tool()
 
 from absl import app, flags  # noqa: E402
 
+from associative_embedding.conversion import release_config  # noqa: E402
 from associative_embedding.refinement import flags as refinement_flags  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A tools/train.py work dir: its best checkpoint.")
@@ -71,6 +72,9 @@ _TFLITE_INPUT_SIZE = flags.DEFINE_integer(
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    # A converted release (tools/convert_weights.py) brings its official test-time settings.
+    for line in release_config.apply_release_defaults():
+        print(f"release default: --{line}")
     if bool(_WORKDIR.value) == bool(_CHECKPOINT.value):
         raise app.UsageError("give exactly one of --workdir and --checkpoint.")
     if not _EXPORT_DIR.value:

@@ -55,6 +55,7 @@ startup.start_tool()
 
 from absl import app, flags  # noqa: E402
 
+from associative_embedding.conversion import release_config  # noqa: E402
 from associative_embedding.data.keypoint_info import get_keypoint_info  # noqa: E402
 
 # OpenCV only: input errors are reported before TensorFlow is imported (main imports it).
@@ -271,6 +272,9 @@ def _run_segmentation(model_path: str, source: Any) -> int:
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    # A converted release (tools/convert_weights.py) brings its official test-time settings.
+    for line in release_config.apply_release_defaults():
+        print(f"release default: --{line}")
     if _MAX_PEOPLE.value < 1:
         raise app.UsageError(f"--max_people must be >= 1, got {_MAX_PEOPLE.value}.")
     if os.path.isfile(_OUTPUT_DIR.value):

@@ -35,42 +35,6 @@ from associative_embedding.modeling.hourglass import StackedHourglass
 #: Accepted `--format` values.
 FORMATS = ("pose_ae_train", "pose_ae_demo", "pose_ae_demo_refine")
 
-#: Test-time settings of each release (its own test code), stored next to a converted model.
-#: pose-ae-train test.py: 512 input, flip, scales (1,) single / (2, 1, 0.5) multi, tags of
-#: the scale-1 pass, detection threshold 0.1, missing joints filled. pose-ae-demo main.py:
-#: long side max(512, image), flip, 9 scales for multi with tags of scales within 0.5 of 1;
-#: refinement on 512/400/300 crops with flip.
-RELEASE_SETTINGS: dict[str, dict[str, Any]] = {
-    "pose_ae_train": {
-        "input_size": 512,
-        "flip": True,
-        "scales": [1.0],
-        "multi_scales": [2.0, 1.0, 0.5],
-        "fusion": "official",
-        "detection_threshold": 0.1,
-        "refine": True,
-        "reported": "AP ~0.59 single-scale, ~0.66 multi-scale on pose-ae-train's validation "
-        "split (data/coco_pose/valid_id; README of princeton-vl/pose-ae-train)",
-    },
-    "pose_ae_demo": {
-        "input_size": 512,
-        "flip": True,
-        "scales": [1.0],
-        "multi_scales": [2.0, 1.8, 1.5, 1.3, 1.2, 1.0, 0.7, 0.5, 0.25],
-        "fusion": "official",
-        "detection_threshold": 0.1,
-        "refine": True,
-        "reported": "the paper's COCO test-dev AP 0.566 single-scale, 0.630 multi-scale "
-        "(0.628 / 0.655 with the refinement network)",
-    },
-    "pose_ae_demo_refine": {
-        "crop_sizes": [512, 400, 300],
-        "flip": True,
-        "replace_threshold": 0.15,
-        "reported": "the paper's '+ refine' rows (Tables 2-4)",
-    },
-}
-
 _DEMO_INPUT_SCALE = 255.0
 
 
@@ -86,13 +50,11 @@ class Conversion:
         model: the `StackedHourglass` with the released weights.
         format: one of `FORMATS`.
         assigned: path of every model variable, in assignment order (each exactly once).
-        settings: the release's test-time settings (`RELEASE_SETTINGS`).
     """
 
     model: StackedHourglass
     format: str
     assigned: list[str]
-    settings: dict[str, Any]
 
 
 #: One conv's weights: kernel (kh, kw, in, out), bias (out,) and the source's name for it.
@@ -458,8 +420,8 @@ def convert_released_weights(
 
     Returns:
         A `Conversion`: model (input RGB in [0, 1], (B, H, W, 3); outputs
-        (B, S, H/4, W/4, K * (1 + D)), D = 1, or 0 for the refinement network), the assigned
-        variable paths and the release's test-time settings.
+        (B, S, H/4, W/4, K * (1 + D)), D = 1, or 0 for the refinement network) and the
+        assigned variable paths.
 
     Raises:
         ValueError: for an unknown format (`ConversionError` for a source that does not fit).
@@ -484,4 +446,4 @@ def convert_released_weights(
     source.check_all_used()
     model = StackedHourglass(name=f"{format}_hourglass", **config)
     assigned = assign_conv_weights(model, weights)
-    return Conversion(model, format, assigned, dict(RELEASE_SETTINGS[format]))
+    return Conversion(model, format, assigned)
