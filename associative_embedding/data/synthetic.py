@@ -18,7 +18,7 @@ Scene model (all randomness comes from one ``numpy.random.Generator`` per image,
   sitting-ish, leaning, or unconstrained within joint limits) sets shoulder/hip swing and
   abduction, elbow/knee flexion, torso lean/twist and head turn; the body yaw is frontal-ish
   half of the time and uniform otherwise (profile and back views occur). The standing height
-  is uniform in [15 %, 80 %] of the image height (options: log-uniform, and an upper limit
+  is uniform in [40 %, 95 %] of the image height (options: log-uniform, and an upper limit
   shrinking with the number of people). Limbs are anti-aliased capsules, the torso a convex
   polygon with chest depth, the head a filled ellipse with hair, a face patch, eyes, nose and
   ears; body parts are painted far-to-near so profile views occlude correctly.
@@ -26,11 +26,34 @@ Scene model (all randomness comes from one ``numpy.random.Generator`` per image,
   a cool one (cyan-blue), each jittered per person and per segment; torso, skin and hair
   colours are random. (A horizontal flip with joint swap reverses this colour cue; the facing
   cues - face features, hair, nose direction - survive it.)
+* **Background crowd**: 0-3 small people (standing height 10-28 % of the image) are drawn
+  first, behind everybody else.
 * **Grouping matters**: with probability ``group_probability`` a new person is placed next to
   an existing one at a similar scale (boxes typically overlapping with IoU >= 0.3). A
   placement is rejected (and retried) when it would leave an earlier person with less than
   ``min_visible_fraction`` of their pixels visible or when it leaves the new person with fewer
   than ``min_labelled_joints`` joints inside the image.
+
+Scale, following COCO's own rule for small people: COCO annotates no keypoints on people
+below ~32² pixels of area (``num_keypoints = 0``; the evaluator ignores them and training masks
+them). Here a person whose mask box is less tall than ``label_min_height_fraction`` (31.25 %)
+of the image is drawn but unannotated in the same way. At the embedded default (256x256
+images, 128 input, stride 4: 8 image pixels per output pixel) that threshold is 10 output
+pixels, the height of COCO's smallest annotated people at the paper's 512 input. Box heights
+of the annotated people, in output pixels (tests/data/test_synthetic.py checks the val split):
+
+    ================================  =====  =====  =====  =====  =====  ========
+    percentile                         10th   25th   50th   75th   90th   < 10 px
+    ================================  =====  =====  =====  =====  =====  ========
+    synthetic val, 128 input           12.9   14.6   18.0   21.8   25.1   0 %
+    COCO val/train2017, 512 input      11.5   15.4   29-37  52-58  86-90  ~0 %
+    ================================  =====  =====  =====  =====  =====  ========
+
+(COCO's heights are 9 / 12 / 23-29 / 41-45 / 67-70 % of the image's longer side at those
+percentiles.) The synthetic people thus span COCO's smaller half in output pixels: the 32x32
+output map cannot hold COCO's large people. The default val split keeps crowds: 63 % of its
+images have >= 3 annotated people, 64 % an annotated pair with box IoU >= 0.3, 3.4 annotated
+and 1.6 unannotated people per image.
 
 Labelling rules (COCO keypoint conventions, coordinates in the package's pixel-centre
 convention, rounded to 0.01 px):
