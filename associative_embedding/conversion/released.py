@@ -315,7 +315,15 @@ def _pose_ae_demo_weights(
     if prediction_channels < output_channels:
         raise ConversionError(
             f"tensor '{s}out_0/weights' has {prediction_channels} output channels, fewer than "
-            f"the {output_channels} outputs"
+            f"the {output_channels} outputs (the refinement network? use "
+            "--format=pose_ae_demo_refine)"
+        )
+    if refine and prediction_channels != num_joints:
+        # The demo's refinement network is inference(img, K): K heatmaps, nothing else.
+        raise ConversionError(
+            f"tensor '{s}out_0/weights' has {prediction_channels} output channels, the "
+            f"refinement network {num_joints} (the multi-person network? use "
+            "--format=pose_ae_demo)"
         )
     # Demo main.py: heatmaps = channels [:K], tags = channels [-K:]; model outputs first.
     order = np.arange(prediction_channels)

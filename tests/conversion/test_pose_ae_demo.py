@@ -63,6 +63,11 @@ def test_wrong_format_and_missing_files_give_clear_errors(tmp_path):
     # A refinement snapshot read as the multi-person network: 17 < 34 output channels.
     with pytest.raises(ConversionError, match="'my_model/out_0/weights' has 17 output"):
         convert_released_weights("pose_ae_demo", str(tmp_path))
+    multi_person = tmp_path / "multi_person"
+    multi_person.mkdir()
+    save_demo_snapshot(str(multi_person), _images() * 255.0, 68, **SIZES)
+    with pytest.raises(ConversionError, match="has 68 output channels, the refinement"):
+        convert_released_weights("pose_ae_demo_refine", str(multi_person))
     with pytest.raises(FileNotFoundError):
         convert_released_weights("pose_ae_demo", str(tmp_path / "nowhere"))
     empty = tmp_path / "empty"
