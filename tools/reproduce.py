@@ -47,6 +47,7 @@ startup.start_tool()
 
 from absl import app, flags  # noqa: E402
 
+from associative_embedding.conversion import release_config  # noqa: E402
 from associative_embedding.evaluation import paper_tables  # noqa: E402
 from associative_embedding.refinement import flags as refinement_flags  # noqa: E402
 
@@ -190,6 +191,10 @@ def _evaluate(table: paper_tables.PaperTable, row_keys: list[str]) -> paper_tabl
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    # A converted release (tools/convert_weights.py) brings its official test-time settings;
+    # --scales stays the multi-scale set of the table's multi-scale rows.
+    for line in release_config.apply_release_defaults(exclude=("scales",)):
+        print(f"release default: --{line}")
     table = paper_tables.get_table(int(_TABLE.value))
     try:
         if _SMOKE.value:

@@ -119,6 +119,7 @@ def apply_release_defaults(
     flag_values: Any = None,
     model_flags: Sequence[str] = ("model", "checkpoint"),
     refine_flag: str = "refine_checkpoint",
+    exclude: Sequence[str] = (),
 ) -> list[str]:
     """Gives unset flags the defaults of the converted models the command line names.
 
@@ -126,6 +127,7 @@ def apply_release_defaults(
         flag_values: absl FlagValues (default: absl.flags.FLAGS), already parsed.
         model_flags: flags that may name the multi-person model.
         refine_flag: the flag that may name the refinement network.
+        exclude: flags left alone (tools/reproduce.py's --scales is its multi-scale set).
 
     Returns:
         'name=value' of every flag set here (for a log line).
@@ -147,7 +149,7 @@ def apply_release_defaults(
         if config is None:
             continue
         for flag_name, value in config["flag_defaults"].items():
-            if flag_name not in known or flag_values[flag_name].present:
+            if flag_name not in known or flag_name in exclude or flag_values[flag_name].present:
                 continue
             # Refinement defaults only apply through the refinement flag and the model's
             # own defaults only through a model flag.

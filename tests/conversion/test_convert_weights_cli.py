@@ -95,6 +95,14 @@ def test_release_defaults_fill_only_flags_not_given(tmp_path, flag_values):
     assert "flip=True" in applied and not any(line.startswith("input_size") for line in applied)
 
 
+def test_excluded_flags_keep_their_defaults(tmp_path, flag_values):
+    model = str(tmp_path / "m.keras")
+    release_config.write_release_config(model, "pose_ae_train", "src")
+    flag_values(["tool", f"--model={model}"])
+    release_config.apply_release_defaults(flag_values, model_flags=("model",), exclude=("flip",))
+    assert flag_values.flip is False and flag_values.input_size == 512
+
+
 def test_no_side_config_changes_nothing(tmp_path, flag_values):
     flag_values(["tool", f"--model={tmp_path / 'plain.keras'}"])
     assert release_config.apply_release_defaults(flag_values, model_flags=("model",)) == []
