@@ -156,9 +156,13 @@ def test_missing_tensor_and_shape_mismatch_are_named(tmp_path):
         convert_released_weights("pose_ae_train", _rewrite_state(tmp_path, extra))
 
 
-def test_rewritten_unchanged_state_converts_identically(tmp_path):
+@pytest.mark.parametrize("pytorch_2017", [False, True])
+def test_rewritten_unchanged_state_converts_identically(tmp_path, pytorch_2017):
     # The minimal legacy writer is only trusted because an unedited copy converts the same.
-    path = _rewrite_state(tmp_path, lambda state: None)
+    checkpoint = torch_reader.load_torch_file(_fixture(CHECKPOINTS[0]))
+    state = {name: t.numpy() for name, t in torch_reader.find_state_dict(checkpoint).items()}
+    path = str(tmp_path / "rewritten.pth")
+    write_legacy_state_dict(path, state, pytorch_2017=pytorch_2017)
     images = np.load(_fixture("posenet_tiny_input.npy"))
     original = convert_released_weights("pose_ae_train", _fixture(CHECKPOINTS[0])).model
     rewritten = convert_released_weights("pose_ae_train", path).model
