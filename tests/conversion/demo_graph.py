@@ -73,7 +73,13 @@ def demo_inference(images, channels, *, f=256, increase=128, depth=4, stacks=4, 
 
 
 def save_demo_snapshot(
-    directory: str, images_255: np.ndarray, channels: int, *, seed: int = 0, **sizes
+    directory: str,
+    images_255: np.ndarray,
+    channels: int,
+    *,
+    seed: int = 0,
+    v1_format: bool = False,
+    **sizes,
 ) -> np.ndarray:
     """Builds the demo network with random weights, saves DIR/snapshot, returns its outputs.
 
@@ -82,6 +88,8 @@ def save_demo_snapshot(
         images_255: (B, H, W, 3) float32 RGB in 0..255 (the demo's input).
         channels: 68 (multi-person network) or 17 (refinement network).
         seed: graph seed.
+        v1_format: write the TensorFlow 1.0-era V1 checkpoint format (one 'snapshot' file)
+            instead of V2 ('snapshot.index' + data shards).
         **sizes: f, increase, depth, stacks, stem of `demo_inference`.
 
     Returns:
@@ -96,7 +104,9 @@ def save_demo_snapshot(
         global_step = v1.train.get_or_create_global_step()
         loss = tf.add_n([tf.reduce_mean(tf.square(p)) for p in preds])
         train = v1.train.AdamOptimizer(1e-6).minimize(loss, global_step=global_step)
-        saver = v1.train.Saver()
+        saver = v1.train.Saver(
+            write_version=v1.train.SaverDef.V1 if v1_format else v1.train.SaverDef.V2
+        )
         with v1.Session(graph=graph) as session:
             session.run(v1.global_variables_initializer())
             session.run(train, {images: images_255})

@@ -47,9 +47,12 @@ def test_multi_person_network_matches_the_demo_graph_for_every_stack(tmp_path):
     np.testing.assert_allclose(loaded(images).numpy(), outputs, rtol=0, atol=1e-5)
 
 
-def test_refinement_network_matches_the_demo_graph(tmp_path):
+@pytest.mark.parametrize("v1_format", [False, True])
+def test_refinement_network_matches_the_demo_graph(tmp_path, v1_format):
     images = _images()
-    expected = save_demo_snapshot(str(tmp_path), images * 255.0, 17, seed=1, **SIZES)
+    expected = save_demo_snapshot(
+        str(tmp_path), images * 255.0, 17, seed=1, v1_format=v1_format, **SIZES
+    )
     model = convert_released_weights("pose_ae_demo_refine", str(tmp_path / "snapshot")).model
     assert (model.num_joints, model.tag_dim, model.extra_prediction_channels) == (17, 0, 0)
     outputs = model(images).numpy()
