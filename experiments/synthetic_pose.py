@@ -8,7 +8,7 @@ of tools/make_synthetic.py: 5000 train / 500 val images of 256x256 stick-figure 
 COCO's scale, see data/synthetic.py: annotated people 10-32 output pixels tall at this 128
 input, smaller background people unannotated, 63 % of val images with >= 3 annotated people)
 is generated into WORKDIR/synthetic on the first run (~40 s).
-Variants: ':long' (longer schedule, evaluated every 1500 steps), ':smoke' (a few steps on tiny
+Variants: ':long' (6000 steps, evaluated every 2000), ':smoke' (a few steps on tiny
 data, for CI).
 
 Expected result: see the README ("What to expect"): the measured AP of the whole command
@@ -100,9 +100,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config.eval.max_images = 0
 
     if variant == "long":
-        config.train.num_steps = 9000
-        config.train.checkpoint_every = 1500
-        config.eval.every_steps = 1500
+        config.train.num_steps = 6000
+        config.train.checkpoint_every = 1000
+        config.eval.every_steps = 2000
     elif variant == "smoke":
         config.dataset.synthetic_num_train = 16
         config.dataset.synthetic_num_val = 4
