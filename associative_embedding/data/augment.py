@@ -7,7 +7,9 @@ the ignore mask and the keypoints together:
     input_from_image = [flip] @ T((S-1)/2, (S-1)/2) @ R(θ) @ Z(S / crop) @ T(-centre)
 
 with S the square input size, crop = long_side · crop_scale the side of the square image region
-that fills the input, centre = image centre ((W-1)/2, (H-1)/2) + (tx, ty) · crop, and R(θ) the
+that fills the input, centre = image centre ((W-1)/2, (H-1)/2) + (tx, ty) · crop (``placement=
+'centre'``, official; ``'top_left'`` puts the crop's top-left corner at the image's instead, see
+``AugmentConfig.placement``), and R(θ) the
 rotation of ``transforms.rotation_matrix`` (counter-clockwise on screen for θ > 0). The official
 pose-ae-train ranges are the defaults: θ ~ U(-30°, 30°); crop_scale ~ U(0.75, 1.25) (its ``scale
 *= aug_scale`` with the long side mapped to the input); tx, ty ~ U(-0.2, 0.2) of the crop side
@@ -49,6 +51,7 @@ import tensorflow as tf
 _CONTRAST_MODES = ("image", "pixel")
 _MASK_INTERPOLATIONS = ("bilinear", "nearest")
 _COLOR_SPACES = ("hsv", "yiq")
+PLACEMENTS = ("centre", "top_left")
 _NUM_RANDOM_VALUES = 9  # rotation, scale, tx, ty, flip, hue, saturation, brightness, contrast
 
 
@@ -73,6 +76,14 @@ class AugmentConfig:
             ``color_jitter``.
         ignore_outside_image: whether output pixels outside the source image are ignored.
         mask_interpolation: 'bilinear' (then threshold 0.5, official) or 'nearest'.
+        placement: where the image sits in the input before rotation and translation.
+            'centre' (official): the crop is centred on the image, so a non-square photo has
+            black bands on both sides. 'top_left': the crop's top-left corner is the image's,
+            as at test time (``eval_preprocess`` resizes the long side and pads right/bottom);
+            with crop_scale 1 and no rotation or translation the affine is exactly
+            ``eval_resize_affine``'s. A network that memorises a few photos (an overfit check)
+            only sees them where evaluation puts them with this placement; translations of
+            the crop side then jitter around that position.
     """
 
     input_size: int = 512
@@ -89,6 +100,7 @@ class AugmentConfig:
     color_space: str = "hsv"
     ignore_outside_image: bool = True
     mask_interpolation: str = "bilinear"
+    placement: str = "centre"
 
     def __post_init__(self) -> None:
         if self.input_size <= 0 or self.output_stride <= 0:
@@ -121,6 +133,8 @@ class AugmentConfig:
             raise ValueError(f"color_space must be one of {_COLOR_SPACES}.")
         if self.mask_interpolation not in _MASK_INTERPOLATIONS:
             raise ValueError(f"mask_interpolation must be one of {_MASK_INTERPOLATIONS}.")
+        if self.placement not in PLACEMENTS:
+            raise ValueError(f"placement must be one of {PLACEMENTS}, got {self.placement!r}.")
 
     @property
     def output_size(self) -> int:
@@ -341,6 +355,7 @@ def augmentation_affine(
     width: tf.Tensor,
     params: dict[str, tf.Tensor],
     input_size: int,
+    placement: str = "centre",
 ) -> tf.Tensor:
     """input_from_image (3, 3) float64 for one example (formula in the module docstring).
 
@@ -348,12 +363,20 @@ def augmentation_affine(
         height, width: source image size.
         params: output of ``sample_augmentation`` (or hand-made with the same keys).
         input_size: S.
+        placement: 'centre' (official) or 'top_left' (``AugmentConfig.placement``).
     """
+    if placement not in PLACEMENTS:
+        raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}.")
     height = tf.cast(height, tf.float64)
     width = tf.cast(width, tf.float64)
     crop = tf.maximum(height, width) * tf.cast(params["crop_scale"], tf.float64)
-    center_x = (width - 1.0) / 2.0 + tf.cast(params["translate_x"], tf.float64) * crop
-    center_y = (height - 1.0) / 2.0 + tf.cast(params["translate_y"], tf.float64) * crop
+    if placement == "top_left":
+        # The square [-0.5, crop - 0.5)² starts at the image's top-left pixel corner.
+        base_x = base_y = (crop - 1.0) / 2.0
+    else:
+        base_x, base_y = (width - 1.0) / 2.0, (height - 1.0) / 2.0
+    center_x = base_x + tf.cast(params["translate_x"], tf.float64) * crop
+    center_y = base_y + tf.cast(params["translate_y"], tf.float64) * crop
     return square_crop_affine(center_x, center_y, crop, params, input_size)
 
 
@@ -532,7 +555,9 @@ class Augmenter:
         image = tf.convert_to_tensor(image)
         image.shape.assert_has_rank(3)
         shape = tf.shape(image)
-        input_from_image = augmentation_affine(shape[0], shape[1], params, config.input_size)
+        input_from_image = augmentation_affine(
+            shape[0], shape[1], params, config.input_size, config.placement
+        )
         return self.apply(image, keypoints, ignore_mask, input_from_image, params)
 
     def apply(

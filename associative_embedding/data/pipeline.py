@@ -366,6 +366,7 @@ def _resolve_augment_config(
             color_space=config.color_space,
             ignore_outside_image=config.ignore_outside_image,
             mask_interpolation=config.mask_interpolation,
+            placement=config.placement,
         )
     return config
 

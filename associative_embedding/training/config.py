@@ -24,6 +24,9 @@ def augmentation_fields() -> dict[str, Any]:
         flip_probability=0.5,
         color_jitter=True,
         shuffle_buffer_size=1024,
+        # 'centre' (official) or 'top_left': the image where test-time preprocessing puts it
+        # (data.augment.AugmentConfig.placement).
+        placement="centre",
     )
 
 

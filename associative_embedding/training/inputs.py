@@ -114,7 +114,9 @@ def resolve_split_paths(dataset: ml_collections.ConfigDict) -> dict[str, str]:
         )
     for key, value in paths.items():
         if not os.path.exists(value):
-            raise FileNotFoundError(f"config.dataset.{key}: {value} does not exist")
+            raise FileNotFoundError(
+                f"config.dataset.{key}: {value} does not exist (set --config.dataset.{key})"
+            )
     return paths
 
 
@@ -164,6 +166,7 @@ def augment_config(config: ml_collections.ConfigDict) -> AugmentConfig:
         scale_range=tuple(inputs.scale_range),
         max_translation=inputs.max_translation,
         flip_probability=inputs.flip_probability,
+        placement=inputs.get("placement", "centre"),
     )
     if not inputs.color_jitter:
         values.update(max_hue_delta=0.0, saturation_range=(1.0, 1.0),
@@ -177,10 +180,13 @@ def train_dataset(
     keypoint_info: KeypointInfo,
     input_context: tf.distribute.InputContext | None = None,
     seed: int | None = None,
+    include_metadata: bool = False,
 ) -> tf.data.Dataset:
     """One host's training batches (per-replica batch size when `input_context` is given).
 
-    `seed` overrides `config.train.seed` (shuffling and augmentation).
+    `seed` overrides `config.train.seed` (shuffling and augmentation); `include_metadata` adds
+    each example's augmentation affine 'input_from_image' (B, 3, 3), for checks that map the
+    targets back to the image (``data.pipeline.build_dataset``).
     """
     return build_dataset(
         data.train_records,
@@ -195,4 +201,5 @@ def train_dataset(
         deterministic=bool(config.train.deterministic),
         input_context=input_context,
         shuffle_buffer_size=config.input.shuffle_buffer_size,
+        include_metadata=include_metadata,
     )

@@ -111,6 +111,45 @@ def test_identity_parameters_fit_the_long_side_centred():
     np.testing.assert_allclose(matrix, expected, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    "height, width, size", [(200, 400, 256), (640, 427, 192), (480, 640, 128), (300, 300, 64)]
+)
+def test_top_left_placement_is_the_eval_geometry(height, width, size):
+    """With placement='top_left' the identity parameters put the image where test-time
+    preprocessing does (long side resized, padding right/bottom), and augmentations move it
+    from there."""
+    # The image's corners; test time rounds the resized short side to whole pixels, which
+    # moves them by less than half an input pixel.
+    corners = np.array([[-0.5, -0.5], [width - 0.5, -0.5], [-0.5, height - 0.5],
+                        [width - 0.5, height - 0.5]])
+    expected, _, _ = transforms.eval_resize_affine(height, width, size)
+
+    def assert_maps_corners(params, expected_matrix):
+        matrix = augment.augmentation_affine(height, width, params, size, "top_left").numpy()
+        np.testing.assert_allclose(
+            transforms.transform_points(corners, matrix),
+            transforms.transform_points(corners, expected_matrix),
+            atol=0.5,
+        )
+
+    assert_maps_corners(fixed_params(), expected)
+    assert_maps_corners(fixed_params(flip=True), transforms.flip_matrix(size) @ expected)
+    # A translation of the crop side shifts the input by that fraction of S.
+    assert_maps_corners(
+        fixed_params(translate=(0.1, -0.05)),
+        transforms.translation_matrix(-0.1 * size, 0.05 * size) @ expected,
+    )
+    # The official placement centres the short side: a shift for non-square images only.
+    centred = augment.augmentation_affine(height, width, fixed_params(), size).numpy()
+    shift = np.abs(
+        transforms.transform_points(corners, centred)
+        - transforms.transform_points(corners, expected)
+    ).max()
+    assert (shift > 1.0) == (height != width)
+    with pytest.raises(ValueError, match="placement"):
+        AugmentConfig(placement="middle")
+
+
 # ------------------------------------------------------------------------- geometric accuracy
 
 
