@@ -78,6 +78,8 @@ def base_config() -> ml_collections.ConfigDict:
             # integer pixel; pair with eval.adjust='taylor'.
             subpixel_targets=False,
             max_people=30,
+            # Decode each training image once and keep it in memory (small datasets only).
+            cache_decoded_images=False,
             **augmentation_fields(),
         )
     )

@@ -202,4 +202,5 @@ def train_dataset(
         input_context=input_context,
         shuffle_buffer_size=config.input.shuffle_buffer_size,
         include_metadata=include_metadata,
+        cache_decoded_images=bool(config.input.get("cache_decoded_images", False)),
     )

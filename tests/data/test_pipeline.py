@@ -125,6 +125,15 @@ def test_deterministic_pipeline_gives_identical_batches_twice(records):
         assert not np.array_equal(images[i], images[j])
 
 
+def test_cached_decoded_images_give_the_same_batches(records, tmp_path):
+    # 16 examples: the second epoch reads the decoded images from the cache.
+    cached = take(train_dataset(records, cache_decoded_images=True, include_metadata=True), 4)
+    plain = take(train_dataset(records, include_metadata=True), 4)
+    for a, b in zip(cached, plain, strict=True):
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
 def test_validation_targets_use_the_centred_fit_affine(records):
     dataset = train_dataset(records, training=False, include_metadata=True, batch_size=3)
     batches = take(dataset, 10)
