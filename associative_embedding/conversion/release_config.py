@@ -27,23 +27,18 @@ SIDE_CONFIG_SUFFIX = ".release.json"
 #: the demo's refinement (flip, replace a joint when its refined score > 0.15, keep the old
 #: pose when fewer than 20 % of joints agree within 10 px). The demo refines on 512, 400 and
 #: 300 pixel crops; this network needs multiples of 64, so the nearest: 512, 384, 320.
+# Both multi-person releases share the official single-scale test settings.
+_MULTI_PERSON_DEFAULTS: dict[str, Any] = {
+    "input_size": 512,
+    "flip": True,
+    "scales": ["1"],
+    "fusion": "official",
+    "detection_threshold": 0.1,
+    "refine": True,
+}
 FLAG_DEFAULTS: dict[str, dict[str, Any]] = {
-    "pose_ae_train": {
-        "input_size": 512,
-        "flip": True,
-        "scales": ["1"],
-        "fusion": "official",
-        "detection_threshold": 0.1,
-        "refine": True,
-    },
-    "pose_ae_demo": {
-        "input_size": 512,
-        "flip": True,
-        "scales": ["1"],
-        "fusion": "official",
-        "detection_threshold": 0.1,
-        "refine": True,
-    },
+    "pose_ae_train": dict(_MULTI_PERSON_DEFAULTS),
+    "pose_ae_demo": dict(_MULTI_PERSON_DEFAULTS),
     "pose_ae_demo_refine": {
         "refine_crop_sizes": ["512", "384", "320"],
         "refine_flip": True,
