@@ -18,15 +18,36 @@ def test_needs_tracing_until_the_first_call():
     assert not trainer_lib._needs_tracing(lambda x: x)  # a plain function is never traced
 
 
-def test_first_step_notice_announces_repeats_and_reports_the_time(caplog):
-    with caplog.at_level(logging.INFO), trainer_lib._first_step_notice(every_seconds=0.05):
-        time.sleep(0.3)
-    messages = [record.getMessage() for record in caplog.records]
-    assert messages[0].startswith("tracing the training step")
-    still = [message for message in messages if message.startswith("still tracing")]
-    assert len(still) >= 2
-    assert messages[-1].startswith("first step done in 0.")
-    # The notices stop with the step.
-    count = len(caplog.records)
-    time.sleep(0.15)
-    assert len(caplog.records) == count
+class _Collector(logging.Handler):
+    """Keeps the records of the logger it is attached to."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_first_step_notice_announces_repeats_and_reports_the_time():
+    # Attached to absl's logger itself: other tests (tools run in-process) may change its level
+    # or propagation, which would hide the records from pytest's caplog on the root logger.
+    logger = logging.getLogger("absl")
+    collector, previous_level = _Collector(), logger.level
+    logger.addHandler(collector)
+    logger.setLevel(logging.INFO)
+    try:
+        with trainer_lib._first_step_notice(every_seconds=0.05):
+            time.sleep(0.3)
+        messages = [record.getMessage() for record in collector.records]
+        assert messages[0].startswith("tracing the training step")
+        still = [message for message in messages if message.startswith("still tracing")]
+        assert len(still) >= 2
+        assert messages[-1].startswith("first step done in 0.")
+        # The notices stop with the step.
+        count = len(collector.records)
+        time.sleep(0.15)
+        assert len(collector.records) == count
+    finally:
+        logger.removeHandler(collector)
+        logger.setLevel(previous_level)
