@@ -47,6 +47,11 @@ def base_config() -> ml_collections.ConfigDict:
             val_annotations="",
             val_images="",
             ignore="crowd_and_unlabelled",  # or 'crowd' (the official code's choice)
+            # Decode-check every image up front and skip (and list in WORKDIR/
+            # skipped_images.txt) the bad ones; False stops before the first step naming them.
+            skip_bad_images=False,
+            # Raise (naming the file and ids) instead of skipping invalid annotations.
+            strict_annotations=False,
             # Synthetic people (kind='synthetic').
             synthetic_dir="",  # '' = WORKDIR/synthetic
             synthetic_num_train=2000,
