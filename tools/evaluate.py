@@ -29,6 +29,12 @@ Writes <output_dir>/metrics.json (key 'AP' among others) and, for COCO-format sp
 <output_dir>/keypoint_results.json (COCO results format); for segmentation, metrics.json (keys
 'mAPr@0.5', 'mAPr@0.7', 'segm_AP', ...), segm_results.json and drawings/. The work is done by
 ``associative_embedding.evaluation``; this file only parses flags.
+
+The annotations are checked once when read (``associative_embedding.data.annotation_checks``):
+invalid entries are skipped and counted in a warning, and the evaluation scores the cleaned
+annotations; --strict stops instead, naming the file and the annotation ids. Without any
+detection keypoint_results.json is [] (which COCO.loadRes cannot load), AP is 0, and the tool
+says so (and keypoint_results_note.txt explains it).
 """
 
 from __future__ import annotations
@@ -46,7 +52,9 @@ startup.start_tool()
 from absl import app, flags, logging  # noqa: E402
 
 from associative_embedding.conversion import release_config  # noqa: E402
+from associative_embedding.data.annotation_checks import AnnotationError  # noqa: E402
 from associative_embedding.evaluation import predictor as predictor_lib  # noqa: E402
+from associative_embedding.evaluation.coco_keypoints import RESULTS_FILE_NAME  # noqa: E402
 from associative_embedding.evaluation.oracle import ORACLES, parse_oracles  # noqa: E402
 from associative_embedding.refinement import flags as refinement_flags  # noqa: E402
 
@@ -110,6 +118,12 @@ _VOC_ROOT = flags.DEFINE_string(
     "voc_root", None, "Segmentation: VOCdevkit/VOC2012 (instead of --annotations/--images)."
 )
 _VOC_SPLIT = flags.DEFINE_string("voc_split", "val", "Segmentation: the VOC split list.")
+_STRICT = flags.DEFINE_bool(
+    "strict", False,
+    "Stop with an error naming the file and the annotation ids when the annotations hold "
+    "entries that would otherwise be skipped and counted (wrong keypoint lengths, duplicate or "
+    "dangling ids, unusable boxes).",
+)
 
 
 def _segmentation_run(model_path: str | None) -> bool:
@@ -144,7 +158,9 @@ def _evaluate_segmentation() -> int:
     if _VOC_ROOT.value:
         records, categories = read_voc_instances(_VOC_ROOT.value, _VOC_SPLIT.value)
     elif _ANNOTATIONS.value and _IMAGES.value:
-        records, categories = read_coco_instances(_ANNOTATIONS.value, _IMAGES.value)
+        records, categories = read_coco_instances(
+            _ANNOTATIONS.value, _IMAGES.value, skip_invalid=not _STRICT.value
+        )
     else:
         raise app.UsageError("segmentation needs --annotations and --images, or --voc_root.")
     if categories.num_categories != int(config.dataset.num_categories):
@@ -195,12 +211,17 @@ def main(argv: list[str]) -> int:
     )
     if config.needs_network and not _MODEL.value:
         raise app.UsageError("--model is required unless --oracle=gt_heatmaps,gt_tags.")
-    split = predictor_lib.read_split(
-        _ANNOTATIONS.value,
-        _IMAGES.value,
-        dataset=_DATASET.value,
-        skip_missing_images=_SKIP_MISSING.value,
-    )
+    try:
+        split = predictor_lib.read_split(
+            _ANNOTATIONS.value,
+            _IMAGES.value,
+            dataset=_DATASET.value,
+            skip_missing_images=_SKIP_MISSING.value,
+            strict=_STRICT.value,
+        )
+    except AnnotationError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 1
     network = predictor_lib.load_predictor(_MODEL.value) if config.needs_network else None
     try:
         refiner = refinement_flags.refiner_from_flags(REFINEMENT, split.keypoint_info)
@@ -224,6 +245,12 @@ def main(argv: list[str]) -> int:
     predictor_lib.write_json(os.path.join(_OUTPUT_DIR.value, "metrics.json"), metrics)
     if refiner is not None:
         print(refiner.stats.describe())
+    if metrics.get("num_detections") == 0:
+        print(
+            f"Nothing was detected in the {metrics['num_images']} images: AP is 0. "
+            f"{os.path.join(_OUTPUT_DIR.value, RESULTS_FILE_NAME)} is [] (COCO.loadRes cannot "
+            "load an empty list; coco_keypoints.load_results can)."
+        )
     print(
         f"{split.keypoint_info.name} {os.path.basename(split.annotation_file)}: "
         f"AP = {metrics['AP']:.4f} on {metrics['num_images']} images "

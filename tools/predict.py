@@ -25,7 +25,12 @@ Examples:
         --task=segmentation --output_dir=out
 
 Writes under --output_dir (see associative_embedding/inference/writers.py):
-    results.json       COCO keypoint results ([] when nobody is found; frame_id for video),
+    results.json       COCO keypoint results with a numeric image_id each (joints clipped into
+                       the image; frame_id for video); [] when nobody is found, with
+                       results_note.txt saying so (COCO.loadRes cannot load an empty list),
+    image_ids.json     every image with its image_id (a numeric file name keeps its number,
+                       others a stable hash of the name) as a COCO dataset without
+                       annotations: COCO("image_ids.json").loadRes("results.json") works,
     predictions.json   one entry per image / frame with its people ([] for no person),
     drawings/          the images with skeletons under their own names, or <video>.mp4
                        (people scoring below --draw_threshold left out: a weak model's
@@ -294,7 +299,7 @@ def main(argv: list[str]) -> int:
 
     from associative_embedding.evaluation import predictor as predictor_lib
     from associative_embedding.inference import estimator as estimator_lib
-    from associative_embedding.inference import runner
+    from associative_embedding.inference import runner, writers
 
     config = _inference_config(model_path)
     try:
@@ -331,6 +336,11 @@ def main(argv: list[str]) -> int:
         print(f"Error: {error}", file=sys.stderr)
         return 1
     print(runner.describe(summary, source))
+    if summary.num_frames and not summary.num_people:
+        print(
+            f"Nothing was detected: {summary.results_path} is [] "
+            f"(see {os.path.join(_OUTPUT_DIR.value, writers.RESULTS_NOTE_FILE)})."
+        )
     if refiner is not None:
         print(refiner.stats.describe())
     if summary.num_frames == 0:

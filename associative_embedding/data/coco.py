@@ -5,6 +5,13 @@ with any number of joints K, taken from the person category's `keypoints` list. 
 pycocotools (`pycocotools.mask`); the JSON is read directly so that every malformed item can be
 handled and counted instead of crashing inside `COCO.annToRLE`.
 
+The file is first checked once by `annotation_checks.check_coco_annotations` (duplicate ids,
+references, keypoint lengths, boxes, visibility vs ``num_keypoints``; rules and issue names in
+that module), and everything below reads its cleaned copy, which the report keeps
+(`ReadReport.checked`) so that the evaluator scores against exactly what was read. With
+``strict=True`` anything that check would skip raises `annotation_checks.AnnotationError`
+naming the file and the annotation ids, before any image is touched.
+
 What becomes what (per image):
     * usable person (``iscrowd`` false and at least one labelled joint inside the image) -> a row
       of ``keypoints``/``boxes``/``areas``/``annotation_ids``.
@@ -17,16 +24,19 @@ What becomes what (per image):
     has none usable (no ``segmentation`` key, an empty list, only polygons of fewer than 6
     numbers) its ``bbox`` is rasterised instead, and counted.
 
-Quirks handled (each counted in `ReadReport.issues` under the name given, and logged once):
-    * labelled flag from ``v > 0`` of each joint, never from ``num_keypoints``; a disagreeing
-      ``num_keypoints`` is only counted ('num_keypoints_mismatch'; CrowdPose counts 12 of 14).
+Quirks handled (each counted in `ReadReport.issues` under the name given, together with the
+check's issues, and logged once):
+    * labelled flag from ``v > 0`` of each joint, never from ``num_keypoints``; the check
+      recomputes a disagreeing ``num_keypoints`` ('num_keypoints_mismatch', informational:
+      CrowdPose counts 12 of 14; 'num_keypoints_zero_mismatch', a warning, when it decides
+      whether the evaluator counts the person).
     * labelled joints outside the image, i.e. outside [-0.5, W - 0.5) x [-0.5, H - 0.5) in the
       pixel-centre convention of record.py (negative coordinates included), or not finite, get
       v = 0 and x = y = 0 ('keypoint_outside_image'); a person left with none becomes unlabelled
       ('person_all_keypoints_outside').
     * visibility values other than 0, 1, 2 are clipped to that range ('visibility_invalid').
     * a keypoint list of the wrong length, or none, makes the person unlabelled
-      ('keypoints_malformed').
+      ('keypoints_malformed'; the evaluator then ignores the person too).
     * polygons with fewer than 6 numbers (pycocotools reads 4 numbers as a box and fails on
       fewer) are dropped ('polygon_too_short'), odd-length/non-numeric ones too
       ('polygon_malformed'); RLE whose size differs from the image's ('rle_size_mismatch') and
@@ -34,9 +44,10 @@ Quirks handled (each counted in `ReadReport.issues` under the name given, and lo
     * a usable person's bbox with w or h <= 0 (or missing) is replaced by the pixel extent of
       its labelled joints ('box_repaired_from_keypoints'); a masked region whose bbox is invalid
       and that has no segmentation is dropped ('region_dropped_invalid_box').
-    * missing ``area``: the segmentation area, else the box area ('area_missing').
-    * annotations of an image id not listed in ``images`` ('annotation_unknown_image'); images
-      without ``height``/``width``: read from the file header ('image_size_missing').
+    * missing ``area``: the segmentation area, else the box area ('area_missing', by the check).
+    * annotations of an image id not listed in ``images`` ('annotation_unknown_image', by the
+      check); images without ``height``/``width``: read from the file header
+      ('image_size_missing').
 
 Images with no usable person are skipped with ``split_role='train'`` (nothing to learn,
 'image_without_people') and kept with ``split_role='eval'`` (they count for false positives).
@@ -48,8 +59,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
-import math
 import os
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -59,7 +68,12 @@ from absl import logging
 from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
-from associative_embedding.data import image_io
+from associative_embedding.data import annotation_checks, image_io
+from associative_embedding.data.annotation_checks import (
+    CheckedAnnotations,
+    load_annotation_json,
+    require_coco_format,
+)
 from associative_embedding.data.record import PoseRecord, merge_rles, rle_bytes
 
 __all__ = [
@@ -95,8 +109,11 @@ class ReadReport:
         num_crowd: crowd annotations of the person category.
         num_unlabelled: non-crowd people with no labelled joint in the image.
         num_other_category: annotations of other categories (ignored).
-        issues: issue name -> count (names in the module docstring).
+        issues: issue name -> count (names in the module docstring and in
+            `annotation_checks`).
         examples: issue name -> up to 5 example ids, to find the culprits.
+        checked: the annotation check of a COCO-format file: its cleaned dataset (the
+            evaluator's ground truth) and its own report (None for other formats).
     """
 
     source: str
@@ -111,6 +128,7 @@ class ReadReport:
     num_other_category: int = 0
     issues: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     examples: dict[str, list] = dataclasses.field(default_factory=dict)
+    checked: CheckedAnnotations | None = dataclasses.field(default=None, repr=False)
 
     def count(self, issue: str, example: Any = None, amount: int = 1) -> None:
         """Adds `amount` to `issue`, remembering the first few examples."""
@@ -121,6 +139,16 @@ class ReadReport:
             found = self.examples.setdefault(issue, [])
             if len(found) < _MAX_EXAMPLES:
                 found.append(example)
+
+    def add_checks(self, checked: CheckedAnnotations) -> None:
+        """Takes over the annotation check's counts and examples (logged with this report)."""
+        self.checked = checked
+        for issue, amount in checked.report.issues.items():
+            self.issues[issue] += amount
+            found = self.examples.setdefault(issue, [])
+            for example in checked.report.examples.get(issue, []):
+                if len(found) < _MAX_EXAMPLES:
+                    found.append(example)
 
     def headline(self) -> str:
         """The first sentence of `summary`: what was kept out of what."""
@@ -145,34 +173,15 @@ class ReadReport:
 
     #: Issues counted for the record but normal in real data: INFO, not WARNING.
     informational_issues = frozenset({
-        "image_without_people", "num_keypoints_mismatch", "image_ignore_regions",
+        "image_without_people", "image_ignore_regions",
         # MPII (mpii.py): selection and documented estimates, not defects.
         "image_not_train", "image_not_multi_person", "head_box_estimated", "visibility_missing",
-    })
+    }) | annotation_checks.INFORMATIONAL_ISSUES
 
     def log(self) -> None:
         """Logs the summary once: WARNING when anything was repaired or skipped, else INFO."""
         problems = {name for name in self.issues if name not in self.informational_issues}
         (logging.warning if problems else logging.info)("%s", self.summary())
-
-
-def load_annotation_json(path: str | os.PathLike) -> Any:
-    """Loads a JSON annotation file with errors that name it.
-
-    Raises:
-        FileNotFoundError: the file does not exist (message names the path).
-        ValueError: the file is not valid JSON (message names the path, line and column).
-    """
-    path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"annotation file not found: {path}") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: invalid JSON: {error}") from None
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path}: not a UTF-8 JSON file: {error}") from None
 
 
 def _select_category(
@@ -387,6 +396,7 @@ def read_coco_keypoints(
     skip_bad_images: bool = False,
     verify_images: bool = False,
     use_image_ignore_regions: bool = True,
+    strict: bool = False,
 ) -> tuple[list[PoseRecord], ReadReport]:
     """Reads a COCO-format person-keypoint file into one `PoseRecord` per image.
 
@@ -405,16 +415,20 @@ def read_coco_keypoints(
             truncated or corrupt files before training.
         use_image_ignore_regions: add PoseTrack-style image ``ignore_regions_x/y`` polygons to
             the ignore mask.
+        strict: raise instead of skipping annotations (`annotation_checks`).
 
     Returns:
         (records, report): records in the file's image order, ``keypoints`` (P, K, 3) float32
-        per record; the report is also logged once.
+        per record; the report is also logged once, and ``report.checked.dataset`` is the
+        cleaned annotation set the evaluator should score against.
 
     Raises:
         FileNotFoundError: the annotation file, the image folder or (unless skipping) an image
             file is missing; the message names the path.
-        ValueError: invalid JSON, no keypoint category, duplicate image ids (message names the
-            file); image_io.ImageDecodeError (a ValueError) for an undecodable image.
+        ValueError: invalid JSON, no keypoint category, a structural problem of the file
+            (message names the file); `annotation_checks.AnnotationError` with `strict` (names
+            the file and the annotation ids); image_io.ImageDecodeError (a ValueError) for an
+            undecodable image.
     """
     if split_role not in ("train", "eval"):
         raise ValueError(f"split_role must be 'train' or 'eval', got {split_role!r}.")
@@ -422,20 +436,19 @@ def read_coco_keypoints(
         raise ValueError(f"ignore must be 'crowd_and_unlabelled' or 'crowd', got {ignore!r}.")
     annotation_file, image_dir = os.fspath(annotation_file), os.fspath(image_dir)
     data = load_annotation_json(annotation_file)
-    if not isinstance(data, dict):
-        raise ValueError(f"{annotation_file}: expected a JSON object, got {type(data).__name__}.")
-    missing_keys = [k for k in ("images", "annotations", "categories") if k not in data]
-    if missing_keys:
-        raise ValueError(f"{annotation_file}: not COCO format, missing keys {missing_keys}.")
+    require_coco_format(data, annotation_file)
     if not os.path.isdir(image_dir):
         raise FileNotFoundError(
             f"image directory not found: {image_dir} (images of {annotation_file})"
         )
-
-    report = ReadReport(source=annotation_file)
-    category_id, report.category_name, report.keypoint_names = _select_category(
+    category_id, category_name, keypoint_names = _select_category(
         data["categories"], category, annotation_file
     )
+    checked = annotation_checks.check_coco_annotations(data, annotation_file, strict=strict)
+    data = checked.dataset
+    report = ReadReport(source=annotation_file)
+    report.add_checks(checked)
+    report.category_name, report.keypoint_names = category_name, keypoint_names
     num_joints = len(report.keypoint_names)
     entries = image_entries(data["images"], annotation_file, image_dir, report)
     report.num_images_listed = len(entries)
@@ -478,14 +491,8 @@ def read_coco_keypoints(
         if box is None:
             report.count("box_repaired_from_keypoints", annotation_id)
             box = _box_from_keypoints(keypoints)
-        area = annotation.get("area")
-        if not isinstance(area, (int, float)) or not math.isfinite(area) or area <= 0:
-            report.count("area_missing", annotation_id)
-            area = float(box[2] * box[3])
-            if annotation.get("segmentation"):
-                region = region_rle(annotation, entry.height, entry.width, report)
-                if region is not None and float(mask_utils.area(region)) > 0:
-                    area = float(mask_utils.area(region))
+        # The check filled a missing area (segmentation area, else box area).
+        area = float(annotation["area"])
         report.num_people += 1
         entry.people.append((keypoints, box, area, annotation_id))
 

@@ -19,9 +19,13 @@ What becomes what (per image):
     Images without any usable instance are kept: they are negatives for training and count for
     false positives in evaluation.
 
+The file is first checked once by `annotation_checks.check_coco_annotations`, the validator
+shared with the keypoint reader (duplicate image and annotation ids, references to images and
+categories, areas; rules there), and read from its cleaned copy; its counts join the report.
+
 Invalid annotations (each counted in `InstanceReadReport.issues` under the name given, logged
 once, and skipped; with ``skip_invalid=False`` a ValueError naming the annotation id and the
-file is raised instead):
+file is raised instead, by the check for the first three):
     * 'category_unknown': ``category_id`` missing or not among the file's categories.
     * 'annotation_unknown_image': ``image_id`` not listed in ``images``.
     * 'annotation_malformed': an annotation that is not a JSON object.
@@ -54,8 +58,14 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
+from associative_embedding.data import annotation_checks
 from associative_embedding.data import coco as coco_reader
-from associative_embedding.data.coco import ReadReport, load_annotation_json
+from associative_embedding.data.annotation_checks import (
+    load_annotation_json,
+    require_coco_format,
+    rle_is_valid,
+)
+from associative_embedding.data.coco import ReadReport
 from associative_embedding.data.instances import (
     InstanceCategories,
     InstanceRecord,
@@ -104,7 +114,7 @@ class InstanceReadReport(ReadReport):
 
     informational_issues = frozenset({
         "image_without_instances", "instance_below_min_area", "object_class_mixed",
-    })
+    }) | annotation_checks.INFORMATIONAL_ISSUES
 
     def headline(self) -> str:
         """The first sentence of `summary`: what was kept out of what."""
@@ -129,62 +139,6 @@ class InstanceReadReport(ReadReport):
         self.instances_per_category = {
             name: counts.get(index, 0) for index, name in enumerate(categories.names)
         }
-
-
-def _compressed_run_lengths(counts: bytes) -> np.ndarray | None:
-    """(M,) int64 run lengths of a compressed COCO RLE string, None if it is corrupt.
-
-    A vectorised form of pycocotools' ``rleFrString``: each value is a little-endian sequence
-    of 5-bit groups (character - 48, bit 0x20 = more groups follow, bit 0x10 of the last group =
-    negative), and from the fourth value on each is stored as a difference to the value two
-    places before it.
-    """
-    codes = np.frombuffer(counts, np.uint8).astype(np.int64) - 48
-    if codes.size == 0:
-        return np.zeros(0, np.int64)
-    if np.any((codes < 0) | (codes > 63)) or codes[-1] & 0x20:
-        return None
-    last = (codes & 0x20) == 0  # the last group of each value
-    ends = np.flatnonzero(last)
-    starts = np.concatenate([[0], ends[:-1] + 1])
-    group = np.arange(codes.size) - np.repeat(starts, ends - starts + 1)
-    if group.max() > 11:  # > 60 bits: no real run length
-        return None
-    values = np.add.reduceat((codes & 0x1F) << (5 * group), starts)
-    negative = (codes[ends] & 0x10) != 0
-    values[negative] -= np.left_shift(1, 5 * (group[ends][negative] + 1))
-    runs = values.copy()
-    runs[1::2] = np.cumsum(values[1::2])
-    runs[2::2] = np.cumsum(values[2::2])
-    return runs
-
-
-def rle_is_valid(rle: Any, height: int, width: int) -> bool:
-    """Whether a COCO RLE (compressed or not) has non-negative runs summing to height * width.
-
-    pycocotools' ``area``/``toBbox``/``merge`` silently accept corrupt run lengths and return
-    wrong numbers, so the reader checks them once here.
-    """
-    if not isinstance(rle, dict) or "counts" not in rle:
-        return False
-    counts = rle["counts"]
-    if isinstance(counts, list):
-        if not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in counts):
-            return False
-        runs = np.asarray(counts, np.float64)
-        if not np.all(np.isfinite(runs)) or np.any(runs != np.round(runs)):
-            return False
-    elif isinstance(counts, (str, bytes)):
-        try:
-            encoded = counts.encode("ascii") if isinstance(counts, str) else counts
-        except UnicodeEncodeError:
-            return False
-        runs = _compressed_run_lengths(encoded)
-        if runs is None:
-            return False
-    else:
-        return False
-    return bool(np.all(runs >= 0)) and int(runs.sum()) == height * width
 
 
 def _segmentation_rle(
@@ -314,7 +268,8 @@ def read_coco_instances_with_report(
         min_area: instances whose mask has fewer pixels become ignore regions (see the module
             docstring); 0 keeps every non-empty instance.
         skip_invalid: skip and count invalid annotations and missing/broken images (default);
-            False raises on the first one.
+            False raises instead: for what the shared check would skip, one error listing
+            every such annotation id, else on the first one.
         verify_images: fully decode every image (slow: ~5 ms each) to catch corrupt files and
             sizes that disagree with the JSON.
         show_progress: tqdm bars; None shows them for files of >= 20000 annotations.
@@ -334,11 +289,7 @@ def read_coco_instances_with_report(
     if min_area < 0:
         raise ValueError(f"min_area must be >= 0, got {min_area}.")
     data = load_annotation_json(annotation_file)
-    if not isinstance(data, dict):
-        raise ValueError(f"{annotation_file}: expected a JSON object, got {type(data).__name__}.")
-    missing_keys = [k for k in ("images", "annotations", "categories") if k not in data]
-    if missing_keys:
-        raise ValueError(f"{annotation_file}: not COCO format, missing keys {missing_keys}.")
+    require_coco_format(data, annotation_file)
     if not os.path.isdir(image_dir):
         raise FileNotFoundError(
             f"image directory not found: {image_dir} (images of {annotation_file})"
@@ -347,14 +298,19 @@ def read_coco_instances_with_report(
     categories = select_categories(available, category_ids, annotation_file)
     channel_of_id = {category_id: index for index, category_id in enumerate(categories.ids)}
 
+    checked = annotation_checks.check_coco_annotations(
+        data, annotation_file, strict=not skip_invalid
+    )
+    data = checked.dataset
     report = InstanceReadReport(source=annotation_file, category_names=categories.names)
+    report.add_checks(checked)
     entries = coco_reader.image_entries(data["images"], annotation_file, image_dir, report)
     report.num_images_listed = len(entries)
     instances = {image_id: _ImageInstances() for image_id in entries}
     annotations = data["annotations"]
     if not isinstance(annotations, list):
         raise ValueError(f"{annotation_file}: 'annotations' must be a list.")
-    report.num_annotations = len(annotations)
+    report.num_annotations = checked.report.num_annotations
 
     def invalid(issue: str | None, annotation: Any, reason: str) -> None:
         annotation_id = annotation.get("id") if isinstance(annotation, dict) else None

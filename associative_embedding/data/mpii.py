@@ -64,12 +64,23 @@ Joints outside the image get v = 0 and are counted, as in the COCO reader (coco.
 are read from the image headers (MPII annotations have none), so image files must exist; a
 missing one raises FileNotFoundError naming it, or is skipped and counted with
 ``skip_bad_images=True``.
+
+Every annotation is checked while it is parsed, before any image is opened. Entries whose data
+is dropped are counted under `SKIPPED_ISSUES` ('keypoints_malformed': joints of the wrong shape;
+'person_without_joints_or_position'; 'annotation_duplicate': a JSON entry repeated verbatim;
+'image_duplicate': an image listed twice in the .mat, the first entry kept; 'image_without_name';
+'point_malformed' / 'point_duplicate': a .mat point without a valid joint id and position, or a
+joint given twice, the later kept); with ``strict=True`` any of them raises
+`annotation_checks.AnnotationError` naming the file and the entries instead. A .mat head
+rectangle that is not finite or has no positive size ('head_box_invalid') is estimated from the
+joints instead, like the JSON's.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import json
 import os
 from collections.abc import Iterable
 from typing import Any, Literal
@@ -80,7 +91,8 @@ from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
 from associative_embedding.data import image_io
-from associative_embedding.data.coco import IgnoreMode, ReadReport, SplitRole, load_annotation_json
+from associative_embedding.data.annotation_checks import load_annotation_json, raise_for_skipped
+from associative_embedding.data.coco import IgnoreMode, ReadReport, SplitRole
 from associative_embedding.data.keypoint_info import MPII
 from associative_embedding.data.record import PoseRecord, merge_rles
 
@@ -97,6 +109,12 @@ HEAD_WIDTH_RATIO = 0.8  # head box width / height used by `estimate_head_box`
 MPII_PIXEL_STD = 200.0  # MPII `scale` is the person height in units of 200 px
 
 Subset = Literal["multi_person", "all"]
+
+#: Issues that drop annotated data; ``strict=True`` turns them into an error.
+SKIPPED_ISSUES = frozenset({
+    "keypoints_malformed", "person_without_joints_or_position", "annotation_duplicate",
+    "image_duplicate", "image_without_name", "point_malformed", "point_duplicate",
+})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -308,6 +326,13 @@ def _finish_records(
     return records
 
 
+def _describe_mat_example(example: Any) -> str:
+    """How a strict error names a .mat example: (image name, annorect index), a name or index."""
+    if isinstance(example, tuple):
+        return f"image {example[0]} person (annorect index) {example[1]}"
+    return f"image {example}" if isinstance(example, str) else f"annolist index {example}"
+
+
 def _image_id(image_name: str, fallback: int) -> int:
     stem = os.path.splitext(os.path.basename(image_name))[0]
     return int(stem) if stem.isdigit() else fallback
@@ -387,7 +412,10 @@ def _parse_mat_person(
     head = [_number(_field(rect, name)) for name in ("x1", "y1", "x2", "y2")]
     head_box = None
     if all(v is not None for v in head):
-        head_box = np.array(head, np.float32) - 1.0
+        if head[2] > head[0] and head[3] > head[1]:
+            head_box = np.array(head, np.float32) - 1.0
+        else:
+            report.count("head_box_invalid", example)
     objpos = _field(rect, "objpos")
     centre = None
     if objpos is not None and not isinstance(objpos, np.ndarray):
@@ -411,6 +439,7 @@ def read_mpii_mat(
     image_names: Iterable[str] | None = None,
     skip_bad_images: bool = False,
     verify_images: bool = False,
+    strict: bool = False,
 ) -> tuple[list[PoseRecord], ReadReport]:
     """Reads the training images of the official MPII .mat release (structure: module doc).
 
@@ -425,12 +454,15 @@ def read_mpii_mat(
             `subset`.
         skip_bad_images: skip and count missing/undecodable images instead of raising.
         verify_images: fully decode every image (slow) instead of reading its header.
+        strict: raise instead of skipping annotations (`SKIPPED_ISSUES`), before any image is
+            read.
 
     Returns:
         (records, report), records in annolist order, one per image, people of an image together.
 
     Raises:
-        FileNotFoundError / ValueError: naming the file or image (see `load_mpii_release`).
+        FileNotFoundError / ValueError: naming the file or image (see `load_mpii_release`);
+            `annotation_checks.AnnotationError` with `strict`.
     """
     mat_file, image_dir = os.fspath(mat_file), os.fspath(image_dir)
     if subset not in ("multi_person", "all"):
@@ -484,6 +516,9 @@ def read_mpii_mat(
             report.count("image_not_multi_person")
             continue
         images.append((_image_id(image_name, index), image_name, [p for p, _ in people]))
+    if strict:
+        raise_for_skipped(mat_file, report.issues, report.examples, SKIPPED_ISSUES,
+                          describe=_describe_mat_example)
     records = _finish_records(
         images, image_dir, split_role=split_role, ignore=ignore,
         skip_bad_images=skip_bad_images, verify_images=verify_images, report=report,
@@ -505,13 +540,14 @@ def read_mpii_json(
     one_based: bool = True,
     skip_bad_images: bool = False,
     verify_images: bool = False,
+    strict: bool = False,
 ) -> tuple[list[PoseRecord], ReadReport]:
     """Reads the common MPII JSON conversion, grouping its per-person entries by image.
 
     Args:
         json_file: list of {image, joints (16, 2), joints_vis (16,), center (2,), scale}.
         image_dir: folder of the images named by ``image``.
-        split_role, ignore, skip_bad_images, verify_images: as in `read_mpii_mat`.
+        split_role, ignore, skip_bad_images, verify_images, strict: as in `read_mpii_mat`.
         one_based: the joints are MATLAB 1-based (true of the HRNet/mmpose files): subtract 1.
 
     Returns:
@@ -520,7 +556,8 @@ def read_mpii_json(
 
     Raises:
         FileNotFoundError: naming the JSON file, the image folder or a missing image.
-        ValueError: naming the JSON file and entry index for malformed entries.
+        ValueError: naming the JSON file and entry index for malformed entries;
+            `annotation_checks.AnnotationError` with `strict` (entries named by index).
     """
     json_file, image_dir = os.fspath(json_file), os.fspath(image_dir)
     entries = load_annotation_json(json_file)
@@ -532,12 +569,22 @@ def read_mpii_json(
     report = ReadReport(source=json_file, category_name="person", keypoint_names=MPII.joint_names)
     offset = 1.0 if one_based else 0.0
     by_image: dict[str, list[_Person]] = collections.OrderedDict()
+    seen_entries: set[str] = set()
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict) or "image" not in entry:
             raise ValueError(f"{json_file}: entry {index} has no 'image': {entry!r:.200}")
         people = by_image.setdefault(str(entry["image"]), [])
-        joints = np.asarray(entry.get("joints", []), dtype=np.float64)
-        flags = np.asarray(entry.get("joints_vis", []), dtype=np.float64).reshape(-1)
+        # A verbatim copy would be one person supervised twice (and two ground-truth people).
+        key = json.dumps(entry, sort_keys=True, default=str)
+        if key in seen_entries:
+            report.count("annotation_duplicate", index)
+            continue
+        seen_entries.add(key)
+        try:
+            joints = np.asarray(entry.get("joints", []), dtype=np.float64)
+            flags = np.asarray(entry.get("joints_vis", []), dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):  # ragged lists, strings, None
+            joints, flags = np.zeros(0), np.zeros(0)
         keypoints = None
         if joints.shape == (NUM_JOINTS, 2) and flags.shape == (NUM_JOINTS,):
             labelled = (flags > 0) & np.all(np.isfinite(joints), axis=1)
@@ -558,6 +605,9 @@ def read_mpii_json(
             continue
         people.append(_Person(keypoints, None, centre, scale, index))
     report.num_images_listed = len(by_image)
+    if strict:
+        raise_for_skipped(json_file, report.issues, report.examples, SKIPPED_ISSUES,
+                          describe="entry {}".format)
     images = [
         (_image_id(name, position), name, people)
         for position, (name, people) in enumerate(by_image.items())

@@ -59,8 +59,11 @@ def decode_raw_example(example: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Ten
         ignore_mask: (H, W) uint8, 1 = ignored.
 
     Raises (when the dataset is iterated):
-        NotFoundError naming the path for a missing file; InvalidArgumentError for an
-        undecodable image, or one whose size differs from the record's (message with image id).
+        NotFoundError naming the path for a missing file; InvalidArgumentError naming the image
+        id and path for an empty file or one whose size differs from the record's, and
+        TensorFlow's own InvalidArgumentError (without the path) for other undecodable data.
+        Training checks every file up front with ``image_io.check_image_files``
+        (``training.inputs``), so these are a last line of defence.
     """
     image_bytes = example["image_bytes"]
     encoded = tf.cond(
@@ -68,6 +71,13 @@ def decode_raw_example(example: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Ten
         lambda: image_bytes,
         lambda: tf.io.read_file(example["image_path"]),
     )
+    # decode_image's own error ('Input is empty.') does not say which file.
+    not_empty = tf.debugging.Assert(
+        tf.strings.length(encoded) > 0,
+        ["empty image file: image id", example["image_id"], "path", example["image_path"]],
+    )
+    with tf.control_dependencies([not_empty]):
+        encoded = tf.identity(encoded)
     image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False)
     height, width = example["height"], example["width"]
     size_check = tf.debugging.Assert(

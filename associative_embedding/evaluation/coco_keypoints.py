@@ -15,6 +15,9 @@ Conventions:
       (see ``associative_embedding.data.record``), with person scores (P,). COCO keypoint
       coordinates are continuous positions on the same grid (OKS only uses differences, so the
       half-pixel offset between "centre" and "corner" conventions cancels between GT and results).
+    * Present joints are clipped into their image (``data.image_bounds``; the size comes from
+      the record, else the ground truth's image entry) before they are written: a very
+      elongated image otherwise gets every decoded joint outside it.
     * A joint is *present* when its score is > 0 and its coordinates are finite. The third value
       written per joint is the joint's score (as HigherHRNet and mmpose write it; COCOeval ignores
       it). People with no present joint are not written (as the official code does).
@@ -28,6 +31,16 @@ Conventions:
       on ``COCOeval.params.kpt_oks_sigmas``. CrowdPose's official crowdposetools reports AP by
       crowd index; this evaluator reports the COCO-style AP/AR on CrowdPose's annotation file.
     * pycocotools reports -1 for a metric with no ground truth in its area range; kept as is.
+    * The ground truth is the cleaned copy of the annotation file made by the readers' shared
+      check (``data.annotation_checks``): ``load_coco`` builds it from a path, and
+      ``predictor.build_evaluator`` hands over the copy its reader made. pycocotools never sees
+      an annotation the reader rejected (a keypoint list of the wrong length made it crash),
+      duplicate ids are gone (they silently lowered AP) and ``num_keypoints`` is recomputed
+      from the visibility flags (so the evaluator ignores exactly the people that training
+      masks). A ``COCO`` object passed in is used as it is.
+    * No detections at all: the results file is ``[]``, which ``COCO.loadRes`` rejects (it
+      reads the first entry); ``load_results`` and ``evaluate`` turn it into an empty result
+      set, so every AP is 0 (-1 without ground truth), with a warning saying why.
 """
 
 from __future__ import annotations
@@ -45,26 +58,84 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from associative_embedding.data import annotation_checks, image_bounds
 from associative_embedding.data.keypoint_info import KeypointInfo, keypoint_info_for_num_joints
 
 METRIC_NAMES = ("AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL")
 RESULTS_FILE_NAME = "keypoint_results.json"
+#: Written next to an empty results file, saying why it is empty and how to read it.
+EMPTY_RESULTS_NOTE_NAME = "keypoint_results_note.txt"
 METRICS_FILE_NAME = "metrics.json"
 
 _logger = logging.getLogger(__name__)
 
 
-def load_coco(annotation_file: str | os.PathLike) -> COCO:
-    """Loads a COCO annotation file quietly (pycocotools prints to stdout).
+def coco_from_dataset(dataset: Mapping[str, Any]) -> COCO:
+    """A ``COCO`` object of an in-memory dataset dict, built quietly (pycocotools prints)."""
+    coco = COCO()
+    coco.dataset = dict(dataset)
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco
+
+
+def load_coco(annotation_file: str | os.PathLike, *, strict: bool = False) -> COCO:
+    """Loads a COCO annotation file through the readers' check, as its cleaned copy.
+
+    The check's report is logged (WARNING when something was skipped or fixed); see the
+    module docstring for why the evaluator never reads the raw file.
+
+    Args:
+        annotation_file: a COCO-format JSON file.
+        strict: raise instead of skipping annotations (``data.annotation_checks``).
 
     Raises:
         FileNotFoundError: naming the file when it does not exist.
+        ValueError: naming the file when it is not valid COCO-format JSON;
+            ``annotation_checks.AnnotationError`` with `strict`.
     """
     path = os.fspath(annotation_file)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"COCO annotation file not found: {path}")
+    checked = annotation_checks.load_coco_annotations(path, strict=strict)
+    return coco_from_dataset(checked.dataset)
+
+
+def load_results(coco_gt: COCO, results: str | os.PathLike | list[dict[str, Any]]) -> COCO:
+    """``coco_gt.loadRes`` that also accepts no detections, and names the culprit otherwise.
+
+    Args:
+        coco_gt: the ground truth.
+        results: a COCO results JSON file or the list itself.
+
+    Returns:
+        The results as a ``COCO`` object (empty for ``[]``).
+
+    Raises:
+        ValueError: naming the file (or 'results') when an entry lacks a field loadRes needs
+            or names an image outside the ground truth.
+    """
+    source = os.fspath(results) if not isinstance(results, list) else "results"
+    entries = (annotation_checks.load_annotation_json(source) if not isinstance(results, list)
+               else results)
+    if not isinstance(entries, list):
+        raise ValueError(f"{source}: COCO results must be a JSON list, got "
+                         f"{type(entries).__name__}.")
+    if not entries:
+        return _empty_results(coco_gt)
+    for index, entry in enumerate(entries):
+        missing = [key for key in ("image_id", "category_id", "score")
+                   if not isinstance(entry, Mapping) or key not in entry]
+        if missing:
+            raise ValueError(f"{source}: result {index} lacks {missing}: {entry!r:.200}")
+    unknown = sorted({entry["image_id"] for entry in entries} - set(coco_gt.imgs))
+    if unknown:
+        raise ValueError(
+            f"{source}: {len(unknown)} result image ids are not in the ground truth, e.g. "
+            f"{unknown[:5]}."
+        )
     with contextlib.redirect_stdout(io.StringIO()):
-        return COCO(path)
+        return coco_gt.loadRes(copy.deepcopy(entries))
 
 
 def poses_to_coco_results(
@@ -173,6 +244,17 @@ def _empty_results(coco_gt: COCO) -> COCO:
     return results
 
 
+def empty_results_note(results_name: str, num_images: int) -> str:
+    """The note written next to a results file without detections."""
+    return (
+        f"No person was detected in the {num_images} images, so {results_name} is an empty "
+        "list ([]).\npycocotools' COCO.loadRes cannot load an empty list (it reads the first "
+        "result); there is nothing to score: every AP is 0.\n"
+        "associative_embedding.evaluation.coco_keypoints.load_results(coco_gt, path) loads it "
+        "as an empty result set.\n"
+    )
+
+
 def _image_id_of(item: Any) -> int:
     """Image id from an int, a record with ``image_id`` or a dict with 'image_id'."""
     if isinstance(item, Mapping):
@@ -180,6 +262,19 @@ def _image_id_of(item: Any) -> int:
     if hasattr(item, "image_id"):
         return int(item.image_id)
     return int(item)
+
+
+def _image_size(item: Any, entry: Mapping[str, Any]) -> tuple[int, int] | None:
+    """(height, width) of a record or dict item, else of the ground truth's image entry."""
+    for source in (item, entry):
+        if isinstance(source, Mapping):
+            height, width = source.get("height"), source.get("width")
+        else:
+            height, width = getattr(source, "height", None), getattr(source, "width", None)
+        if isinstance(height, (int, np.integer)) and isinstance(width, (int, np.integer)) and (
+                height > 0 and width > 0):
+            return int(height), int(width)
+    return None
 
 
 def _unpack_prediction(prediction: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -202,7 +297,7 @@ class CocoKeypointEvaluator:
 
     def __init__(
         self,
-        annotations: str | os.PathLike | COCO,
+        annotations: str | os.PathLike | COCO | Mapping[str, Any],
         *,
         keypoint_info: KeypointInfo | None = None,
         sigmas: Sequence[float] | np.ndarray | None = None,
@@ -214,7 +309,9 @@ class CocoKeypointEvaluator:
         """Creates the evaluator.
 
         Args:
-            annotations: a COCO keypoint annotation file or a loaded ``COCO`` object.
+            annotations: a COCO keypoint annotation file (read through ``load_coco``), a
+                loaded ``COCO`` object or a dataset dict already cleaned by the readers'
+                check (``predictor.Split.ground_truth``); the latter two are used as given.
             keypoint_info: the dataset's metadata; its OKS sigmas are used. Default: the
                 registered dataset with the ground truth's number of joints.
             sigmas: (K,) OKS sigmas overriding ``keypoint_info``.
@@ -229,7 +326,12 @@ class CocoKeypointEvaluator:
         Raises:
             ValueError: when the sigmas do not match the ground truth's joint count.
         """
-        coco_gt = annotations if isinstance(annotations, COCO) else load_coco(annotations)
+        if isinstance(annotations, COCO):
+            coco_gt = annotations
+        elif isinstance(annotations, Mapping):
+            coco_gt = coco_from_dataset(annotations)
+        else:
+            coco_gt = load_coco(annotations)
         self._coco_gt = _ensure_areas(coco_gt)
         category = _keypoint_category(self._coco_gt, category_id)
         self.category_id = int(category["id"])
@@ -292,6 +394,9 @@ class CocoKeypointEvaluator:
                     f"image {image_id}: poses must be (P, {self.num_joints}, 3), "
                     f"got {poses.shape}."
                 )
+            size = _image_size(image, self._coco_gt.imgs[image_id])
+            if size is not None and poses.size:
+                poses = image_bounds.clip_poses_to_image(poses, *size)
             self._seen.add(image_id)
             self._image_ids.append(image_id)
             self._results.extend(
@@ -326,14 +431,23 @@ class CocoKeypointEvaluator:
             results_path = os.path.join(self.output_dir, RESULTS_FILE_NAME)
             with open(results_path, "w") as handle:
                 json.dump(self._results, handle)
+            note_path = os.path.join(self.output_dir, EMPTY_RESULTS_NOTE_NAME)
+            if not self._results:
+                with open(note_path, "w") as handle:
+                    handle.write(empty_results_note(RESULTS_FILE_NAME, len(self._image_ids)))
+            elif os.path.exists(note_path):
+                os.remove(note_path)  # from an earlier evaluation into the same folder
         if not self._results:
-            coco_dt = _empty_results(self._coco_gt)
-        else:
-            with contextlib.redirect_stdout(io.StringIO()):
-                # Loading the written file checks that the file itself is valid COCO results.
-                coco_dt = self._coco_gt.loadRes(
-                    results_path if results_path is not None else copy.deepcopy(self._results)
-                )
+            _logger.warning(
+                "CocoKeypointEvaluator: no person was detected in the %d evaluated images: "
+                "every AP is 0.%s", len(self._image_ids),
+                f" {results_path} holds [] (COCO.loadRes rejects an empty list; "
+                "coco_keypoints.load_results reads it)." if results_path else "",
+            )
+        # Loading the written file checks that the file itself is valid COCO results.
+        coco_dt = load_results(
+            self._coco_gt, results_path if results_path is not None else self._results
+        )
         coco_eval = COCOeval(self._coco_gt, coco_dt, "keypoints")
         coco_eval.params.imgIds = sorted(self._image_ids)
         coco_eval.params.catIds = [self.category_id]

@@ -60,8 +60,11 @@ COCO metrics: the ground truth is built in memory from the processed records (on
 record, one non-crowd annotation per segment, compressed RLE, category ids from
 ``InstanceCategories.ids``); it has no crowd regions, so a detection on a COCO crowd counts as a
 false positive. Pass ``coco_annotations`` (the official instances JSON or a ``COCO`` object) to
-score against it instead, with its crowd handling. pycocotools reports -1 for a metric with no
-ground truth (e.g. 'segm_APl' on small images); kept as is.
+score against it instead, with its crowd handling; a file is read through the readers' shared
+annotation check (``coco_keypoints.load_coco``), so pycocotools scores the cleaned copy the
+instance reader reads (no duplicate or dangling ids, every area present). No prediction at all
+gives AP 0 with a warning (``COCO.loadRes`` rejects an empty results list). pycocotools reports
+-1 for a metric with no ground truth (e.g. 'segm_APl' on small images); kept as is.
 
 Predictions are kept compactly: ``process`` stores each prediction's compressed RLE (for the COCO
 results) and the per-image prediction x instance IoU matrices (for AP^r), never full masks.
@@ -518,6 +521,11 @@ class InstanceSegmentationEvaluator:
             with contextlib.redirect_stdout(io.StringIO()):
                 coco_gt.createIndex()
         if not self._results:
+            _logger.warning(
+                "InstanceSegmentationEvaluator: no instance was predicted in the %d evaluated "
+                "images: every segm AP is 0 (%s is [], which COCO.loadRes rejects).",
+                len(self._seen), results_path or "the results list",
+            )
             coco_dt = _empty_results(coco_gt)
         else:
             with contextlib.redirect_stdout(io.StringIO()):

@@ -19,12 +19,16 @@ Pieces (each usable alone):
     grid, grouping (``codec.group_poses``) and back-projection (``codec.fusion.poses_to_image``),
     then, with a ``refiner`` (``refinement.refine.PoseRefiner``, the paper's single-person
     refinement), each person refined on the image. With both oracles and no refiner no network
-    (and no image file) is needed.
+    (and no image file) is needed. A very elongated image, whose decoded joints land outside
+    it, is named in a warning (``data.image_bounds``); the writers of results (the COCO
+    evaluator, the predict tool) clip joints into the image.
 
 ``read_split`` / ``build_evaluator`` / ``evaluate_records``
     Read a COCO-format (COCO, CrowdPose, ...) or MPII (.mat release or JSON conversion) split in
     eval mode (images without people kept), create the matching evaluator (COCO OKS AP or MPII
-    multi-person mAP) and run the loop with a tqdm progress bar.
+    multi-person mAP) and run the loop with a tqdm progress bar. The COCO evaluator scores
+    against the cleaned annotations its reader made (``Split.ground_truth``), never the raw
+    file, so evaluation counts exactly the people training supervises.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ from associative_embedding.codec import (
     map_from_image,
     poses_to_image,
 )
-from associative_embedding.data import augment, image_io, transforms
+from associative_embedding.data import augment, image_bounds, image_io, transforms
 from associative_embedding.data.keypoint_info import (
     KeypointInfo,
     get_keypoint_info,
@@ -302,6 +306,7 @@ class PoseEstimator:
         self.config = config
         self.refiner = refiner
         self._decoder_kwargs = {"grouping_order": keypoint_info.grouping_order, **config.decoder}
+        self._elongated_images: set[int] = set()
 
     def estimate(self, record: PoseRecord) -> dict[str, np.ndarray]:
         """Returns {'poses': (P, K, 3) (x, y, score) in image pixels, 'scores': (P,)}.
@@ -319,6 +324,14 @@ class PoseEstimator:
         if self.refiner is not None:
             image = self._read_image(record) if image is None else image
             poses, scores = self.refiner(image, poses, scores)
+        problem = image_bounds.elongation_problem(
+            record.file_name or f"image {record.image_id}", record.height, record.width,
+            input_size=self.config.input_size or max(record.height, record.width),
+            output_stride=self.config.output_stride,
+        )
+        if problem is not None and record.image_id not in self._elongated_images:
+            self._elongated_images.add(record.image_id)  # once per image, not per evaluation
+            logging.warning("%s", problem)
         return {"poses": poses, "scores": scores}
 
     __call__ = estimate
@@ -455,7 +468,13 @@ def _split(outputs: np.ndarray, num_joints: int, source: str) -> tuple[np.ndarra
 
 @dataclasses.dataclass
 class Split:
-    """An evaluation split: records, the dataset's metadata and how to evaluate it."""
+    """An evaluation split: records, the dataset's metadata and how to evaluate it.
+
+    Attributes:
+        ground_truth: for COCO-format files, the annotations as the reader's check cleaned
+            them (``data.annotation_checks``), which the COCO evaluator scores against; None
+            for MPII.
+    """
 
     records: list[PoseRecord]
     keypoint_info: KeypointInfo
@@ -463,6 +482,7 @@ class Split:
     annotation_file: str
     num_images_listed: int
     num_images_skipped: int
+    ground_truth: dict | None = dataclasses.field(default=None, repr=False)
 
 
 def detect_annotation_format(annotation_file: str | os.PathLike) -> str:
@@ -492,6 +512,7 @@ def read_split(
     *,
     dataset: str = "auto",
     skip_missing_images: bool = True,
+    strict: bool = False,
 ) -> Split:
     """Reads an evaluation split with the package's readers in eval mode.
 
@@ -501,6 +522,8 @@ def read_split(
         dataset: 'coco', 'crowdpose', 'mpii' or 'auto' (from the number of joints).
         skip_missing_images: skip (count and warn about) images whose file is missing
             instead of raising.
+        strict: raise ``annotation_checks.AnnotationError`` (naming the file and the ids)
+            instead of skipping invalid annotations.
 
     Returns:
         A ``Split``.
@@ -513,7 +536,7 @@ def read_split(
 
     annotation_file = os.fspath(annotation_file)
     annotation_format = detect_annotation_format(annotation_file)
-    common = {"split_role": "eval", "skip_bad_images": skip_missing_images}
+    common = {"split_role": "eval", "skip_bad_images": skip_missing_images, "strict": strict}
     if annotation_format == FORMAT_COCO:
         records, report = coco_reader.read_coco_keypoints(annotation_file, image_dir, **common)
         num_joints = len(report.keypoint_names)
@@ -545,16 +568,20 @@ def read_split(
         annotation_file=annotation_file,
         num_images_listed=report.num_images_listed,
         num_images_skipped=skipped,
+        ground_truth=report.checked.dataset if report.checked is not None else None,
     )
 
 
 def build_evaluator(
     split: Split, output_dir: str | os.PathLike | None = None
 ) -> CocoKeypointEvaluator | MpiiMultiPersonEvaluator:
-    """COCO OKS evaluator for COCO-format splits, MPII multi-person mAP for MPII ones."""
+    """COCO OKS evaluator for COCO-format splits (on the split's cleaned ground truth when it
+    has one), MPII multi-person mAP for MPII ones."""
     if split.annotation_format == FORMAT_COCO:
+        ground_truth = split.ground_truth if split.ground_truth is not None else (
+            split.annotation_file)
         return CocoKeypointEvaluator(
-            split.annotation_file, keypoint_info=split.keypoint_info, output_dir=output_dir
+            ground_truth, keypoint_info=split.keypoint_info, output_dir=output_dir
         )
     return MpiiMultiPersonEvaluator(keypoint_info=split.keypoint_info, output_dir=output_dir)
 

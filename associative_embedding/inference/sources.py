@@ -13,6 +13,12 @@
 * video file (by extension: mp4, avi, mov, mkv, ...): frames decoded by OpenCV (FFmpeg);
 * webcam: an integer spec that is not an existing path (OpenCV device index).
 
+Images are decoded by ``data.image_io``, the package's one decoding path (evaluation and the
+training checks use it too), whose errors name the file. An image more elongated than
+``image_bounds.MAX_ASPECT_RATIO`` (e.g. 10000 x 20 pixels) is still processed, padded like any
+other, with a warning naming it: its poses are unreliable, and the results writer clips their
+joints into the image.
+
 Errors: a path that does not exist raises ``FileNotFoundError`` naming it; a video or webcam
 that cannot be opened, an empty folder or glob, and an undecodable image file raise
 ``ValueError`` (``image_io.ImageDecodeError`` for images) naming it, when the source is opened;
@@ -31,7 +37,7 @@ import cv2
 import numpy as np
 from absl import logging
 
-from associative_embedding.data import image_io
+from associative_embedding.data import image_bounds, image_io
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -82,6 +88,12 @@ class Frame:
 
 def _is_image_file(path: str) -> bool:
     return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
+
+
+def _warn_if_elongated(path: str, image: np.ndarray) -> None:
+    problem = image_bounds.elongation_problem(path, image.shape[0], image.shape[1])
+    if problem is not None:
+        logging.warning("%s", problem)
 
 
 class Source:
@@ -144,6 +156,7 @@ class ImageFileSource(Source):
         self.path = path
         # Decoded now, so that an unreadable file fails before the model is loaded.
         self.image = image_io.read_image(path)
+        _warn_if_elongated(path, self.image)
 
     def __len__(self) -> int:
         return 1
@@ -200,6 +213,7 @@ class _ImageListSource(Source):
                 logging.warning("skipping unreadable image: %s", error)
                 self.unreadable_files.append(path)
                 continue
+            _warn_if_elongated(path, image)
             yield Frame(image=image, name=name, index=index, path=path)
             index += 1
 

@@ -4,9 +4,21 @@ Layout under the output folder (``OUTPUT_DIR``):
 
 ``results.json``
     COCO keypoint results, a flat list over all images (or video frames) of
-    ``{"file_name", "image_id" (only when the file name is a number, as COCO's
-    000000397133.jpg), "frame_id" (video), "category_id": 1, "keypoints": [x, y, score] * K,
-    "score"}``: what ``COCO.loadRes`` reads. Undetected joints are written as (0, 0, 0).
+    ``{"file_name", "image_id", "frame_id" (video), "category_id": 1,
+    "keypoints": [x, y, score] * K, "score"}``: what ``COCO.loadRes`` reads. Undetected joints
+    are written as (0, 0, 0); detected ones are clipped into the image
+    (``data.image_bounds.clip_poses_to_image``), so none is ever reported outside it. With
+    nobody found in any image the file is ``[]`` and ``results_note.txt`` says why (and that
+    ``COCO.loadRes`` cannot load an empty list).
+``image_ids.json``
+    Every processed image (or frame) with its numeric ``image_id``, as a COCO dataset without
+    annotations (``images`` with id, file_name, height, width, frame_id; the person
+    ``categories``), so that ``COCO("image_ids.json").loadRes("results.json")`` works. Ids
+    (``ResultsWriter.image_id_for``): a file name that is a number keeps it (COCO's
+    000000397133.jpg is 397133); any other name gets a stable hash of the name (the first 12
+    hex digits of its SHA-1, so the same name has the same id in every run, whatever else is
+    in the folder); a video frame gets its frame number. Should two names meet on one id, the
+    later one takes the next free id; this file is the authority.
 ``predictions.json``
     One entry per processed image or frame, in order: ``{"file_name", "frame_id" (video),
     "height", "width", "people": [{"keypoints", "score"}, ...]}``; ``people`` is ``[]`` for an
@@ -23,6 +35,7 @@ All pictures are RGB uint8 arrays here, converted to BGR only when OpenCV writes
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -32,10 +45,14 @@ from typing import Any
 import cv2
 import numpy as np
 
+from associative_embedding.data.image_bounds import clip_poses_to_image
+
 __all__ = [
     "DRAWINGS_DIR",
+    "IMAGE_IDS_FILE",
     "PREDICTIONS_FILE",
     "RESULTS_FILE",
+    "RESULTS_NOTE_FILE",
     "TAG_PLOTS_DIR",
     "ImageWriter",
     "ResultsWriter",
@@ -43,10 +60,13 @@ __all__ = [
     "VideoWriter",
     "coco_results",
     "image_id_from_name",
+    "stable_image_id",
     "write_json_atomically",
 ]
 
 RESULTS_FILE = "results.json"
+RESULTS_NOTE_FILE = "results_note.txt"
+IMAGE_IDS_FILE = "image_ids.json"
 PREDICTIONS_FILE = "predictions.json"
 DRAWINGS_DIR = "drawings"
 TAG_PLOTS_DIR = "tag_plots"
@@ -57,6 +77,12 @@ def image_id_from_name(name: str) -> int | None:
     """COCO-style image id from a file name ('000000397133.jpg' -> 397133), else None."""
     stem = os.path.splitext(os.path.basename(name))[0]
     return int(stem) if stem.isdigit() else None
+
+
+def stable_image_id(name: str) -> int:
+    """A numeric id for any name: the first 12 hex digits of its SHA-1 (< 2**48, exact in
+    JSON and JavaScript numbers), the same in every run."""
+    return int(hashlib.sha1(name.encode("utf-8")).hexdigest()[:12], 16)
 
 
 def _round(value: float, digits: int = 3) -> float:
@@ -133,6 +159,33 @@ class ResultsWriter:
         self.output_dir = output_dir
         self.results: list[dict[str, Any]] = []
         self.predictions: list[dict[str, Any]] = []
+        self.images: list[dict[str, Any]] = []  # image_ids.json's entries
+        self._id_of: dict[tuple[str, int | None], int] = {}
+        self._used_ids: set[int] = set()
+
+    def image_id_for(self, file_name: str, frame_id: int | None = None) -> int:
+        """The numeric image id of an image or frame (rules in the module docstring)."""
+        key = (file_name, frame_id)
+        if key in self._id_of:
+            return self._id_of[key]
+        if frame_id is not None:
+            image_id = int(frame_id)
+        else:
+            numeric = image_id_from_name(file_name)
+            image_id = numeric if numeric is not None else stable_image_id(file_name)
+        while image_id in self._used_ids:
+            image_id += 1
+        self._id_of[key] = image_id
+        self._used_ids.add(image_id)
+        return image_id
+
+    @property
+    def image_ids_path(self) -> str:
+        return os.path.join(self.output_dir, IMAGE_IDS_FILE)
+
+    @property
+    def note_path(self) -> str:
+        return os.path.join(self.output_dir, RESULTS_NOTE_FILE)
 
     @property
     def results_path(self) -> str:
@@ -165,10 +218,20 @@ class ResultsWriter:
             frame_id: the video frame number (None for images).
 
         Returns:
-            The image's COCO result entries.
+            The image's COCO result entries (joints clipped into the image, numeric image id).
         """
-        entries = coco_results(poses, scores, file_name=file_name, frame_id=frame_id)
+        height, width = int(image_size[0]), int(image_size[1])
+        poses = clip_poses_to_image(poses, height, width)
+        image_id = self.image_id_for(file_name, frame_id)
+        entries = coco_results(
+            poses, scores, file_name=file_name, frame_id=frame_id, image_id=image_id
+        )
         self.results.extend(entries)
+        image: dict[str, Any] = {"id": image_id, "file_name": file_name, "height": height,
+                                 "width": width}
+        if frame_id is not None:
+            image["frame_id"] = int(frame_id)
+        self.images.append(image)
         prediction: dict[str, Any] = {"file_name": file_name}
         if frame_id is not None:
             prediction["frame_id"] = int(frame_id)
@@ -181,10 +244,26 @@ class ResultsWriter:
         return entries
 
     def write(self) -> None:
-        """Writes both files (callable repeatedly; each call rewrites them)."""
+        """Writes the files (callable repeatedly; each call rewrites them)."""
         os.makedirs(self.output_dir, exist_ok=True)
         write_json_atomically(self.results_path, self.results)
         write_json_atomically(self.predictions_path, self.predictions)
+        write_json_atomically(self.image_ids_path, {
+            "images": self.images,
+            "annotations": [],
+            "categories": [{"id": PERSON_CATEGORY_ID, "name": "person"}],
+        })
+        if self.results:
+            if os.path.exists(self.note_path):
+                os.remove(self.note_path)  # from an earlier write without results
+            return
+        with open(self.note_path, "w") as handle:
+            handle.write(
+                f"Nothing was detected in the {len(self.predictions)} images or frames, so "
+                f"{RESULTS_FILE} is an empty list ([]).\npycocotools' COCO.loadRes cannot load "
+                "an empty list (it reads the first result): there is nothing to evaluate.\n"
+                f"{IMAGE_IDS_FILE} lists the images with their ids.\n"
+            )
 
 
 def _check_not_input(output_path: str, input_path: str) -> None:

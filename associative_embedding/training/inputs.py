@@ -4,6 +4,15 @@
 experiment asks for them and they are missing) into `TrainingData`; `train_dataset` builds one
 host's shard of the per-replica training batches for a tf.distribute.InputContext (the trainer
 stacks them over the local replicas, see `PoseTrainer.build_inputs`).
+
+Bad inputs are found before the first step. Annotations: each file goes through its reader's
+check (``data.annotation_checks``), which skips and counts invalid entries, or with
+``config.dataset.strict_annotations`` raises naming the file and the ids. Images: every
+training and validation image is checked by ``data.image_io.check_image_files``. With
+``config.dataset.skip_bad_images=False`` (default) a quick check (header, size, end marker)
+runs and the first bad files stop the run with their paths; with True every image is fully
+decoded, and the bad ones are skipped, counted in a warning and listed (path, tab, problem) in
+WORKDIR/skipped_images.txt.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import ml_collections
 import tensorflow as tf
 from absl import logging
 
-from associative_embedding.data import coco, mpii, synthetic
+from associative_embedding.data import coco, image_io, mpii, synthetic
 from associative_embedding.data.augment import AugmentConfig
 from associative_embedding.data.keypoint_info import KeypointInfo
 from associative_embedding.data.pipeline import build_dataset
@@ -71,12 +80,20 @@ def _synthetic_paths(
     return paths
 
 
+#: Where a run with ``config.dataset.skip_bad_images`` lists the images it skipped.
+SKIPPED_IMAGES_NAME = "skipped_images.txt"
+
+
 def read_train_records(
-    annotation_file: str, image_dir: str, ignore: str
+    annotation_file: str, image_dir: str, ignore: str, *, strict: bool = False
 ) -> list[PoseRecord]:
-    """Training records of a COCO-format file or an MPII JSON conversion / .mat release."""
+    """Training records of a COCO-format file or an MPII JSON conversion / .mat release.
+
+    `strict` makes the reader raise (naming the file and ids) instead of skipping invalid
+    annotations.
+    """
     annotation_format = predictor.detect_annotation_format(annotation_file)
-    common = dict(split_role="train", ignore=ignore)
+    common = dict(split_role="train", ignore=ignore, strict=strict)
     if annotation_format == predictor.FORMAT_COCO:
         records, _ = coco.read_coco_keypoints(annotation_file, image_dir, **common)
     elif annotation_format == predictor.FORMAT_MPII_JSON:
@@ -145,15 +162,85 @@ def prepare_data(
             f"config.dataset.kind={dataset.kind!r} is not supported by the pose trainer "
             "(use 'coco' for any COCO-format keypoint file, 'mpii', or 'synthetic')"
         )
+    strict = bool(dataset.get("strict_annotations", False))
+    skip_bad_images = bool(dataset.get("skip_bad_images", False))
     train_records = read_train_records(
-        paths["train_annotations"], paths["train_images"], dataset.ignore
+        paths["train_annotations"], paths["train_images"], dataset.ignore, strict=strict
     )
+    val_split = predictor.read_split(
+        paths["val_annotations"], paths["val_images"], dataset=dataset.keypoints, strict=strict
+    )
+    skipped: list[tuple[str, str]] = []
+    train_records = checked_images(
+        train_records, paths["train_annotations"], skip=skip_bad_images, skipped=skipped
+    )
+    val_split.records = checked_images(
+        val_split.records, paths["val_annotations"], skip=skip_bad_images, skipped=skipped
+    )
+    if skip_bad_images and is_chief:
+        write_skipped_images(workdir, skipped)
     if not train_records:
         raise ValueError(f"no usable training images in {paths['train_annotations']}")
-    val_split = predictor.read_split(
-        paths["val_annotations"], paths["val_images"], dataset=dataset.keypoints
-    )
     return TrainingData(train_records, val_split)
+
+
+def checked_images(
+    records: list[PoseRecord],
+    annotation_file: str,
+    *,
+    skip: bool,
+    skipped: list[tuple[str, str]] | None = None,
+) -> list[PoseRecord]:
+    """`records` whose image files are usable (``image_io.check_image_files``).
+
+    Args:
+        records: a split's records (file names and annotated sizes).
+        annotation_file: the split's annotations (named in messages).
+        skip: fully decode every image and drop the bad ones (appended to `skipped` as
+            (path, problem) and counted in a warning); False: quick check, and raise.
+        skipped: collects the dropped files.
+
+    Raises:
+        image_io.ImageDecodeError: without `skip`, naming the bad files (up to 5) and the
+            setting that skips them.
+    """
+    checked = [record for record in records if record.file_name]  # TFDS/bytes-only: no file
+    problems = image_io.check_image_files(
+        [record.file_name for record in checked], decode=skip,
+        expected_sizes=[(record.height, record.width) for record in checked],
+        progress=len(checked) >= 1000,
+    )
+    if not problems:
+        return records
+    if not skip:
+        listed = "\n  ".join(list(problems.values())[:5])
+        raise image_io.ImageDecodeError(
+            f"{len(problems)} of the {len(records)} images of {annotation_file} cannot be "
+            f"used:\n  {listed}\nReplace or remove them, or set "
+            "--config.dataset.skip_bad_images=True to skip them (they are then listed in "
+            f"WORKDIR/{SKIPPED_IMAGES_NAME})."
+        )
+    logging.warning(
+        "skipping %d of the %d images of %s that cannot be used, e.g. %s",
+        len(problems), len(records), annotation_file, next(iter(problems.values())),
+    )
+    if skipped is not None:
+        skipped.extend(problems.items())
+    return [record for record in records if record.file_name not in problems]
+
+
+def write_skipped_images(workdir: str, skipped: list[tuple[str, str]]) -> str:
+    """Writes WORKDIR/skipped_images.txt: one 'path<TAB>problem' line per skipped image (an
+    empty file when none was skipped, so a rerun does not show a stale list); returns it."""
+    os.makedirs(workdir, exist_ok=True)
+    path = os.path.join(workdir, SKIPPED_IMAGES_NAME)
+    with open(path, "w") as handle:
+        for file_name, problem in dict(skipped).items():
+            problem = problem.removeprefix(f"{file_name}: ")
+            handle.write(f"{file_name}\t{problem}\n")
+    if skipped:
+        logging.warning("%d skipped images are listed in %s", len(dict(skipped)), path)
+    return path
 
 
 def augment_config(config: ml_collections.ConfigDict) -> AugmentConfig:

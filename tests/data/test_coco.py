@@ -154,8 +154,9 @@ def test_crowdpose_quirks_num_keypoints_and_missing_segmentation(shared_data):
     box = np.array([[108.5, 96.78, 35.46, 30.23]])
     expected = mask_utils.decode(mask_utils.frPyObjects(box, record.height, record.width))[..., 0]
     np.testing.assert_array_equal(record.decode_ignore_mask(), expected)
-    # No `area` in CrowdPose: the box area is used.
-    assert report.issues["area_missing"] == 4
+    # No `area` in CrowdPose: the box area is used (counted for all 5 annotations, the
+    # unlabelled one too: the evaluator reads every area).
+    assert report.issues["area_missing"] == 5
     np.testing.assert_allclose(record.areas, record.boxes[:, 2] * record.boxes[:, 3], rtol=1e-6)
 
 
@@ -257,7 +258,10 @@ def test_visibility_comes_from_v_not_num_keypoints(tmp_path):
     assert record.keypoints[0, 0].tolist() == [20, 20, 2]
     assert record.keypoints[0, 5].tolist() == [25, 30, 1]
     assert report.num_unlabelled == 1
-    assert report.issues["num_keypoints_mismatch"] == 2
+    # Both disagree on whether the person has joints at all (what the evaluator goes by).
+    assert report.issues["num_keypoints_zero_mismatch"] == 2
+    cleaned = report.checked.dataset["annotations"]
+    assert [a["num_keypoints"] for a in cleaned] == [2, 0]
     np.testing.assert_array_equal(record.decode_ignore_mask(), _box_mask((40, 5, 10, 10)))
 
 

@@ -143,3 +143,32 @@ def test_shared_photos_decode(shared_data):
         image = image_io.read_image(path)
         assert image.ndim == 3 and image.shape[-1] == channels_expected
         assert image_io.read_image_size(path) == image.shape[:2]
+
+
+@pytest.mark.parametrize("decode", [False, True])
+def test_image_file_problem_names_each_bad_file(tmp_path, decode):
+    good_jpeg = _jpeg(30, 40)
+    good_png = _png(np.zeros((6, 7, 3), np.uint8))
+    files = {
+        "good.jpg": good_jpeg,
+        # Data after the end marker: the quick check is unsure, the full decode accepts it.
+        "trailing.jpg": good_jpeg + b"camera maker notes" * 10,
+        "good.png": good_png,
+        "truncated.jpg": good_jpeg[: len(good_jpeg) // 2],
+        "truncated.png": good_png[:-12],
+        "empty.jpg": b"",
+        "random.jpg": np.random.default_rng(0).integers(0, 256, 500, np.uint8).tobytes(),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    paths = [tmp_path / name for name in files] + [tmp_path / "missing.jpg"]
+    problems = image_io.check_image_files(paths, decode=decode, num_workers=2)
+    bad = {"truncated.jpg", "truncated.png", "empty.jpg", "random.jpg", "missing.jpg"}
+    assert set(problems) == {str(tmp_path / name) for name in bad}
+    for path, problem in problems.items():
+        assert path in problem
+    assert "empty image file" in problems[str(tmp_path / "empty.jpg")]
+    assert "not found" in problems[str(tmp_path / "missing.jpg")]
+    # The annotated size is checked too.
+    problem = image_io.image_file_problem(tmp_path / "good.jpg", expected_size=(31, 40))
+    assert problem == f"{tmp_path / 'good.jpg'} is 30x40 (height x width), annotated as 31x40."

@@ -176,14 +176,19 @@ def test_crowdpose_sigmas_for_fourteen_joints(tmp_path, shift):
 
 
 def test_crowdpose_sample_ground_truth_as_results(shared_data, tmp_path):
-    # The CrowdPose file has no 'area' key: the evaluator falls back to the box area.
+    # The CrowdPose file has no 'area' key: load_coco's check fills the box area.
     coco_gt = load_coco(shared_data / CROWDPOSE_SAMPLE)
+    assert all(a["area"] > 0 for a in coco_gt.dataset["annotations"])
     image_ids = sorted(coco_gt.getImgIds())
-    evaluator = CocoKeypointEvaluator(coco_gt, keypoint_info=CROWDPOSE, output_dir=tmp_path)
+    # A COCO object the caller built from the raw file: the evaluator fills the areas on a copy.
+    raw = COCO()
+    raw.dataset = json.loads((shared_data / CROWDPOSE_SAMPLE).read_text())
+    raw.createIndex()
+    evaluator = CocoKeypointEvaluator(raw, keypoint_info=CROWDPOSE, output_dir=tmp_path)
     evaluator.process(image_ids, ground_truth_predictions(coco_gt, image_ids))
     metrics = evaluator.evaluate()
     assert metrics["AP"] == pytest.approx(1.0)
-    assert "area" not in coco_gt.dataset["annotations"][0]  # the caller's object is untouched
+    assert "area" not in raw.dataset["annotations"][0]  # the caller's object is untouched
 
 
 def test_category_id_is_read_from_the_ground_truth(tmp_path):
