@@ -1,7 +1,9 @@
 """Start-up of the command-line tools: TensorFlow without its import-time noise, progress bars
-that draw on any terminal.
+that draw on any terminal, usage errors in one line.
 
-Every tool in tools/ calls `start_tool()` first, before anything imports TensorFlow or tqdm.
+Every tool in tools/ calls `start_tool()` first, before anything imports TensorFlow or tqdm,
+and runs its `main` with `run_tool(main)` (absl's `app.run` with short error reports, see
+`run_tool`).
 
 Why a filter and not only TF_CPP_MIN_LOG_LEVEL: TensorFlow 2.21 reads that variable when it
 first logs through its own logger, but two of its libraries (libtensorflow_framework.so and the
@@ -30,6 +32,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
+import functools
 import glob
 import importlib.abc
 import importlib.machinery
@@ -40,8 +44,8 @@ import re
 import sys
 import tempfile
 import types
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NoReturn
 
 LOG_LEVEL_VARIABLE = "TF_CPP_MIN_LOG_LEVEL"
 #: INFO hidden; warnings and errors shown.
@@ -60,6 +64,17 @@ _SEVERITIES = "IWEF"
 # Python logging levels of TF_CPP_MIN_LOG_LEVEL 0, 1, 2 and 3.
 _PYTHON_LEVELS = (logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL)
 _NVIDIA_PCI_VENDOR = "0x10de"
+#: The line after a usage error's message (absl would print every flag's help instead).
+HELP_POINTER = "(run with --help to list the flags)"
+
+
+class UserInputError(Exception):
+    """A bad input the user gave: a config field, a model or checkpoint file.
+
+    `run_tool` prints its message alone, one `<tool>: error:` line per message line, without a
+    traceback. Library code raises subclasses that also derive from the builtin a caller
+    would catch (ValueError, ...).
+    """
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +139,176 @@ def start_tool(*, module: str = "tensorflow") -> StartupLogFilter | None:
     log_filter = StartupLogFilter(min_level=level, hide_cuinit_failure=no_gpu_expected())
     install_import_filter(module, log_filter.keep, after_import=_query_devices)
     return log_filter
+
+
+def run_tool(main: Callable[[list[str]], Any]) -> None:
+    """Runs a tool's `main` like absl's `app.run`, with usage errors in one line.
+
+    absl answers a usage error with the module docstring and every flag's help (~95 lines)
+    before the message, and an unknown `--config.a.b` field with chained tracebacks. Here each
+    of these prints `<tool>: error: <message>` and the `HELP_POINTER` line on stderr, then
+    exits with status 1:
+
+    * a flag absl rejects (unknown, badly typed, required and missing);
+    * a `--config` file that does not exist, or a variant its `get_config` rejects;
+    * a `--config.a.b` override naming no field of the config (with a close match, if any);
+    * `app.UsageError` raised by `main`.
+
+    A `UserInputError` raised by `main` (a bad config field, an unreadable model file) prints
+    its message the same way, without the pointer. Anything else keeps its traceback.
+    """
+    from absl import app
+
+    app.run(_with_short_errors(main), flags_parser=parse_flags)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing (`app.run`'s `flags_parser`) with one-line usage errors.
+
+    Returns:
+        The arguments left after the flags (the program name first), as absl's parser.
+    """
+    from absl import flags
+
+    problem = _missing_config_file(argv, flags.FLAGS)
+    if problem:
+        exit_with_usage_error(problem)
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as error:
+        exit_with_usage_error(_flag_error_message(str(error)))
+    except (AttributeError, KeyError):
+        # ml_collections lets these escape from a `--config.a.b` override of no field.
+        problem = _unknown_config_field(argv, flags.FLAGS)
+        if problem is None:
+            raise
+        exit_with_usage_error(problem)
+
+
+def exit_with_usage_error(message: str, *, exitcode: int = 1, pointer: bool = True) -> NoReturn:
+    """Prints `<tool>: error: <message>` (a line per message line) and exits."""
+    tool = os.path.splitext(os.path.basename(sys.argv[0] if sys.argv else ""))[0] or "error"
+    lines = [line for line in str(message).strip().splitlines() if line.strip()] or ["failed"]
+    text = "".join(f"{tool}: error: {line.strip()}\n" for line in lines)
+    if pointer:
+        text += HELP_POINTER + "\n"
+    _flush_python_stderr()
+    sys.stderr.write(text)
+    sys.stderr.flush()
+    sys.exit(exitcode)
+
+
+def _with_short_errors(main: Callable[[list[str]], Any]) -> Callable[[list[str]], Any]:
+    from absl import app
+
+    @functools.wraps(main)
+    def run(argv: list[str]) -> Any:
+        try:
+            return main(argv)
+        except app.UsageError as error:
+            exit_with_usage_error(str(error), exitcode=error.exitcode or 1)
+        except UserInputError as error:
+            exit_with_usage_error(str(error), pointer=False)
+
+    return run
+
+
+def _flag_error_message(message: str) -> str:
+    """absl's flag error, shortened: a traceback (ml_collections puts the one of a config
+    file's `get_config` into its message) becomes its last line."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if not lines:
+        return "invalid flags"
+    required = re.fullmatch(r"flag --(\S+)=None: Flag --\S+ must have a value other than None\.",
+                            lines[0])
+    if required:
+        return f"--{required[1]} is required."
+    lines[0] = re.sub(r"^flag (--)", r"\1", lines[0])
+    # A multi-flag validator's message starts with every flag's value: its own text suffices.
+    lines[0] = re.sub(r"^flags \w+=[^:]*(, \w+=[^:]*)*: ", "", lines[0])
+    if any(line.startswith("Traceback (most recent call last)") for line in lines):
+        head = re.sub(r":?\s*(Error whilst parsing config file)?:?$", "", lines[0])
+        last = re.sub(r"^(ValueError|TypeError): ", "", lines[-1])
+        return f"{head}: {last}"
+    return "\n".join(lines)
+
+
+def _config_file_flags(flag_values: Any) -> list[str]:
+    """Names of the ml_collections `DEFINE_config_file` flags."""
+    try:
+        # The parser class is not re-exported by ml_collections.config_flags.
+        from ml_collections.config_flags import config_flags as implementation
+    except ImportError:
+        return []
+    file_parser = getattr(implementation, "ConfigFileFlagParser", None)
+    if file_parser is None:
+        return []
+    return [name for name in list(flag_values)
+            if isinstance(getattr(flag_values[name], "parser", None), file_parser)]
+
+
+def _flag_argument(argv: list[str], name: str) -> str | None:
+    """The command line's value of flag `name` (`--name=value` or `--name value`)."""
+    arguments = argv[1:]
+    for index, argument in enumerate(arguments):
+        if argument == "--":
+            break
+        for prefix in (f"--{name}", f"-{name}"):
+            if argument.startswith(prefix + "="):
+                return argument[len(prefix) + 1:]
+            if argument == prefix and index + 1 < len(arguments):
+                return arguments[index + 1]
+    return None
+
+
+def _missing_config_file(argv: list[str], flag_values: Any) -> str | None:
+    # ml_collections defers a missing file's error to the first use of the config, where it
+    # reads "failed to load config_config" with two chained tracebacks.
+    for name in _config_file_flags(flag_values):
+        value = _flag_argument(argv, name)
+        if not value:
+            continue
+        path = value.split(":", 1)[0]
+        if not os.path.exists(path):
+            return f"--{name}={value}: config file not found: {path}"
+        if not os.path.isfile(path):
+            return f"--{name}={value}: {path} is not a file"
+    return None
+
+
+def _unknown_config_field(argv: list[str], flag_values: Any) -> str | None:
+    """The first `--config.a.b` override that names no field of its config, described."""
+    for name in _config_file_flags(flag_values):
+        value = _flag_argument(argv, name)
+        if not value:
+            continue
+        try:
+            config = flag_values[name].parser.parse(value)
+        except Exception:  # noqa: BLE001 (the flag's own parse reports the file's errors)
+            continue
+        for argument in argv[1:]:
+            match = re.match(rf"^--?{re.escape(name)}\.([^=\s]+)", argument)
+            if match:
+                problem = _missing_field(config, match[1])
+                if problem:
+                    return f"--{name}.{match[1]}: {problem}"
+    return None
+
+
+def _missing_field(config: Any, path: str) -> str | None:
+    node, walked = config, []
+    for part in path.split("."):
+        key = re.sub(r"\[.*\]$", "", part)
+        if not isinstance(node, Mapping) and not hasattr(node, "keys"):
+            return None  # below a leaf: not this function's to judge
+        keys = [str(field) for field in node]
+        if key not in keys:
+            section = ".".join(["config", *walked])
+            close = difflib.get_close_matches(key, keys, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f" (its fields: {', '.join(keys)})"
+            return f"{section} has no field '{key}'{hint}"
+        node, walked = node[key], [*walked, key]
+    return None
 
 
 def no_gpu_expected() -> bool:

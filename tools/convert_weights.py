@@ -130,4 +130,4 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["format", "input", "output"])
-    app.run(main)
+    startup.run_tool(main)

@@ -138,6 +138,19 @@ def _segmentation_run(model_path: str | None) -> bool:
         return False
 
 
+def _load_network(path: str) -> predictor_lib.Predictor:
+    """--model's network; a missing one is a usage error, a damaged one names the file and the
+    reason (a `UserInputError`, printed by run_tool)."""
+    from associative_embedding.training.trainer import load_inference_model
+
+    try:
+        return load_inference_model(path)
+    except (FileNotFoundError, ValueError) as error:
+        if isinstance(error, startup.UserInputError):
+            raise
+        raise app.UsageError(f"--model: {error}") from None
+
+
 def _evaluate_segmentation() -> int:
     """Scores a segmentation run: decoder settings from its eval config, --scales and
     --input_size override them when given."""
@@ -154,7 +167,7 @@ def _evaluate_segmentation() -> int:
         config.eval.scales = predictor_lib.parse_scales(_SCALES.value)
     if flags.FLAGS["input_size"].present:
         config.eval.input_size = _INPUT_SIZE.value
-    predictor = predictor_lib.load_predictor(_MODEL.value)
+    predictor = _load_network(_MODEL.value)
     if _VOC_ROOT.value:
         records, categories = read_voc_instances(_VOC_ROOT.value, _VOC_SPLIT.value)
     elif _ANNOTATIONS.value and _IMAGES.value:
@@ -211,6 +224,12 @@ def main(argv: list[str]) -> int:
     )
     if config.needs_network and not _MODEL.value:
         raise app.UsageError("--model is required unless --oracle=gt_heatmaps,gt_tags.")
+    model_given = _MODEL.value and (
+        os.path.exists(_MODEL.value) or os.path.isfile(_MODEL.value + ".index")
+    )
+    if config.needs_network and not model_given:
+        # Before the split is read (minutes for a large one).
+        raise app.UsageError(f"--model not found: {_MODEL.value}")
     try:
         split = predictor_lib.read_split(
             _ANNOTATIONS.value,
@@ -222,7 +241,7 @@ def main(argv: list[str]) -> int:
     except AnnotationError as error:
         print(f"Error: {error}", file=sys.stderr)
         return 1
-    network = predictor_lib.load_predictor(_MODEL.value) if config.needs_network else None
+    network = _load_network(_MODEL.value) if config.needs_network else None
     try:
         refiner = refinement_flags.refiner_from_flags(REFINEMENT, split.keypoint_info)
     except (FileNotFoundError, ValueError) as error:
@@ -263,4 +282,4 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["annotations", "images", "output_dir"])
-    app.run(main)
+    startup.run_tool(main)

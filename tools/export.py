@@ -151,13 +151,12 @@ def _load_model(workdir: str | None, checkpoint: str | None):
         return model, trainer.read_training_config(workdir).to_dict()
     path = checkpoint
     if path.endswith(".keras"):
-        if not os.path.isfile(path):
-            raise app.UsageError(f"model file not found: {path}")
-        import keras
-
-        import associative_embedding.modeling.hourglass  # noqa: F401  (registers the layers)
-
-        return keras.saving.load_model(path, compile=False, safe_mode=True), None
+        # A missing file is a usage error; a damaged one raises ModelFileError, which names
+        # the file and the reason (run_tool prints it).
+        try:
+            return trainer.load_keras_model(path), None
+        except FileNotFoundError as error:
+            raise app.UsageError(str(error)) from None
     try:
         model, config = trainer.load_model_from_checkpoint(path)
     except FileNotFoundError as error:
@@ -198,4 +197,4 @@ def _export_refinement(keypoint_info) -> str:
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("export_dir")
-    app.run(main)
+    startup.run_tool(main)

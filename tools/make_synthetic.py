@@ -148,4 +148,4 @@ def _make_shapes(settings: dict[str, tuple[int, int]]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    startup.run_tool(main)

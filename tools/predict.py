@@ -161,7 +161,10 @@ def _model_path() -> str:
             "(no config.json) nor a checkpoint prefix (no .index file)."
         )
     if is_keras_file and not zipfile.is_zipfile(path):
-        raise app.UsageError(f"--checkpoint {path}: not a valid '.keras' file (not a zip archive).")
+        raise app.UsageError(
+            f"--checkpoint {path} exists but is unreadable (truncated or corrupt: not a zip "
+            "archive, as every '.keras' file is)."
+        )
     return path
 
 
@@ -230,7 +233,11 @@ def _run_segmentation(model_path: str, source: Any) -> int:
     from associative_embedding.evaluation import predictor as predictor_lib
     from associative_embedding.segmentation import predict as segmentation_predict
     from associative_embedding.segmentation.evaluation_hook import segmenter_from_config
-    from associative_embedding.training.trainer import read_training_config, training_workdir
+    from associative_embedding.training.trainer import (
+        load_inference_model,
+        read_training_config,
+        training_workdir,
+    )
 
     try:
         config = read_training_config(model_path)
@@ -240,9 +247,11 @@ def _run_segmentation(model_path: str, source: Any) -> int:
             f"--task=segmentation needs a training work dir or checkpoint prefix: {error}"
         ) from None
     try:
-        predictor = predictor_lib.load_predictor(model_path)
+        predictor = load_inference_model(model_path)
     except (FileNotFoundError, ValueError) as error:
         source.close()
+        if isinstance(error, startup.UserInputError):
+            raise  # a damaged model: its message names the file and the reason
         raise app.UsageError(str(error)) from None
     num_categories = int(config.dataset.num_categories)
     categories = segmentation_predict.read_categories(
@@ -297,17 +306,19 @@ def main(argv: list[str]) -> int:
             raise app.UsageError("--refine_checkpoint refines poses; not for segmentation.")
         return _run_segmentation(model_path, source)
 
-    from associative_embedding.evaluation import predictor as predictor_lib
     from associative_embedding.inference import estimator as estimator_lib
     from associative_embedding.inference import runner, writers
+    from associative_embedding.training.trainer import load_inference_model
 
     config = _inference_config(model_path)
     try:
-        predictor = predictor_lib.load_predictor(model_path)
+        predictor = load_inference_model(model_path)
         keypoint_info = None if _DATASET.value == "auto" else get_keypoint_info(_DATASET.value)
         layout = estimator_lib.infer_layout(predictor, keypoint_info)
     except (FileNotFoundError, ValueError) as error:
         source.close()
+        if isinstance(error, startup.UserInputError):
+            raise  # a damaged model: its message names the file and the reason
         raise app.UsageError(str(error)) from None
     try:
         refiner = refinement_flags.refiner_from_flags(REFINEMENT, layout.keypoint_info)
@@ -351,4 +362,4 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["input", "output_dir"])
-    app.run(main)
+    startup.run_tool(main)

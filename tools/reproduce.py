@@ -221,6 +221,8 @@ def main(argv: list[str]) -> int:
                 f"Rows read from metrics files: on whatever split they were computed; only "
                 f"{table.server} gives {table.paper_split} numbers."
             )
+    except startup.UserInputError:
+        raise  # a damaged model or a bad config: its own message names the file
     except (FileNotFoundError, ValueError, KeyError) as error:
         raise app.UsageError(str(error)) from None
     _emit(report)
@@ -248,4 +250,4 @@ def _emit(report: paper_tables.TableReport, default_dir: str | None = None) -> N
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("table")
-    app.run(main)
+    startup.run_tool(main)

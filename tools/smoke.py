@@ -22,7 +22,7 @@ startup.start_tool()
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 from associative_embedding import losses  # noqa: E402
 from associative_embedding.modeling import StackedHourglass, split_outputs  # noqa: E402
@@ -76,4 +76,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    startup.run_tool(main)

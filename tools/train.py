@@ -101,6 +101,11 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = _CONFIG.value
+    from associative_embedding.training.config_checks import validate_config
+
+    # Every field before any work: a bad value would otherwise surface at the first traced step
+    # or, for an evaluation setting, after training (run_tool prints the ConfigError's lines).
+    validate_config(config)
     if _PRINT_CONFIG.value:
         _print_config(config)
         return
@@ -124,4 +129,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    startup.run_tool(main)

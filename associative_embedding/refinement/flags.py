@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any
 
 from absl import flags
@@ -65,20 +66,32 @@ def refiner_from_flags(holders: RefinementFlags, keypoint_info: Any) -> Any:
 
     Raises:
         FileNotFoundError, ValueError: from `refine.load_refiner` (naming the path).
+        training.trainer.ModelFileError (a ValueError): naming the file and the reason when
+            the model exists but cannot be read (truncated or corrupt).
     """
     if not holders.checkpoint.value:
         return None
     from associative_embedding.refinement.refine import load_refiner, parse_crop_sizes
+    from associative_embedding.training import trainer
 
     options: dict[str, Any] = {}
     if holders.crop_sizes.value:
         options["crop_sizes"] = parse_crop_sizes(holders.crop_sizes.value)
     if holders.flip.value is not None:
         options["flip"] = holders.flip.value
-    return load_refiner(
-        holders.checkpoint.value,
-        keypoint_info,
-        threshold=holders.threshold.value,
-        agree_radius=holders.agree_radius.value,
-        **options,
-    )
+    path = holders.checkpoint.value
+    if path.endswith(".keras") and not os.path.isfile(path + ".index"):
+        # Keras reports a truncated '.keras' file as "File not found".
+        trainer.check_keras_file(path)
+    try:
+        return load_refiner(
+            path,
+            keypoint_info,
+            threshold=holders.threshold.value,
+            agree_radius=holders.agree_radius.value,
+            **options,
+        )
+    except (FileNotFoundError, ValueError):
+        raise
+    except trainer.MODEL_READ_ERRORS as error:
+        raise trainer.unreadable_model_error(path, error) from None

@@ -27,7 +27,7 @@ from absl import logging
 # DataLossError/OutOfRangeError), a missing shard (NotFoundError), a garbled index
 # (InvalidArgumentError, generic OpError), an unreadable file (OSError) or a mismatch detected by
 # the Python side (ValueError, AssertionError).
-_RESTORE_ERRORS = (tf.errors.OpError, ValueError, AssertionError, IndexError, OSError)
+RESTORE_ERRORS = (tf.errors.OpError, ValueError, AssertionError, IndexError, OSError)
 
 
 class CheckpointKeeper:
@@ -92,7 +92,7 @@ class CheckpointKeeper:
             try:
                 status = self.checkpoint.restore(path)
                 status.assert_existing_objects_matched()
-            except _RESTORE_ERRORS as error:
+            except RESTORE_ERRORS as error:
                 logging.warning(
                     "checkpoint %s is unreadable (%s: %s); falling back to the previous one",
                     path, type(error).__name__, str(error).splitlines()[0] if str(error) else "",

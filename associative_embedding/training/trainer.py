@@ -40,6 +40,7 @@ import os
 import sys
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -53,7 +54,12 @@ from associative_embedding import losses, startup
 from associative_embedding.data.keypoint_info import KeypointInfo, get_keypoint_info
 from associative_embedding.modeling import StackedHourglass
 from associative_embedding.training import strategy as strategy_lib
-from associative_embedding.training.checkpointing import CheckpointKeeper, PreemptionGuard
+from associative_embedding.training.checkpointing import (
+    RESTORE_ERRORS,
+    CheckpointKeeper,
+    PreemptionGuard,
+)
+from associative_embedding.training.config_checks import ConfigError, validate_config
 from associative_embedding.training.schedules import WarmupSchedule
 
 LOSS_PARTS = ("heatmap", "pull", "push")
@@ -62,6 +68,16 @@ CONFIG_NAME = "config.json"
 
 
 TASKS = ("pose", "segmentation", "refinement")
+
+#: What loading a damaged '.keras' file can raise: h5py's OSError on a truncated weights file,
+#: zipfile's BadZipFile, JSON and Keras deserialisation errors (ValueError, KeyError, TypeError),
+#: and the checkpoint errors.
+MODEL_READ_ERRORS = (*RESTORE_ERRORS, KeyError, TypeError, EOFError, zipfile.BadZipFile)
+
+
+class ModelFileError(startup.UserInputError, ValueError):
+    """A model file, checkpoint or work dir config that exists but cannot be read; the
+    message names the path and the reason."""
 
 
 def config_task(config: Any) -> str:
@@ -118,9 +134,131 @@ def read_training_config(path: str) -> ml_collections.ConfigDict:
 
     Raises:
         FileNotFoundError: naming the path when no config.json is there (or one folder up).
+        ModelFileError: naming the config.json when it is not a readable JSON object.
+        ConfigError: naming the config.json and each field its consumers cannot use.
     """
-    with open(os.path.join(training_workdir(path), CONFIG_NAME)) as handle:
-        return ml_collections.ConfigDict(json.load(handle))
+    config_path = os.path.join(training_workdir(path), CONFIG_NAME)
+    try:
+        with open(config_path) as handle:
+            values = json.load(handle)
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ModelFileError(
+            f"{config_path} exists but is unreadable (truncated or corrupt: {_reason(error)})"
+        ) from None
+    if not isinstance(values, dict):
+        raise ModelFileError(f"{config_path}: expected a JSON object, got {type(values).__name__}")
+    validate_config(values, source=config_path)
+    return ml_collections.ConfigDict(values)
+
+
+def load_keras_model(path: str | os.PathLike) -> keras.Model:
+    """Loads a '.keras' model file for inference (`safe_mode=True`, not compiled).
+
+    Raises:
+        FileNotFoundError: naming the path when nothing is there.
+        ModelFileError: naming the path and the reason when the file exists but is not a
+            readable '.keras' file (truncated, corrupt, not a zip archive).
+    """
+    path = os.fspath(path)
+    check_keras_file(path)
+    # Importing the modeling package registers its serialisable layers and models.
+    import associative_embedding.modeling.hourglass  # noqa: F401
+
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except MODEL_READ_ERRORS as error:
+        raise unreadable_model_error(path, error) from None
+
+
+def check_keras_file(path: str) -> None:
+    """Checks, without loading it, that a '.keras' file is a whole zip archive with a model
+    config (Keras itself reports a truncated file as "File not found").
+
+    Raises:
+        FileNotFoundError: naming the path when nothing is there.
+        ModelFileError: naming the path and what is wrong.
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"model file not found: {path}")
+    if os.path.isdir(path):
+        raise ModelFileError(f"{path} is a directory, not a '.keras' file")
+    problem = None
+    try:
+        if not zipfile.is_zipfile(path):
+            problem = "not a zip archive"
+        else:
+            with zipfile.ZipFile(path) as archive:
+                damaged = archive.testzip()
+                if damaged is not None:
+                    problem = f"{damaged} inside fails its checksum"
+                elif "config.json" not in archive.namelist():
+                    problem = "no config.json inside"
+    except (OSError, zipfile.BadZipFile, EOFError) as error:
+        problem = _reason(error)
+    if problem:
+        raise ModelFileError(
+            f"model file {path} exists but is unreadable (truncated or corrupt: {problem})"
+        )
+
+
+def load_inference_model(path: str | os.PathLike) -> Any:
+    """`evaluation.predictor.load_predictor`, with a missing model told from a damaged one.
+
+    Args:
+        path: a '.keras' file, a SavedModel directory, a `tools/train.py` work dir or a
+            training checkpoint prefix.
+
+    Returns:
+        The `evaluation.predictor.Predictor`.
+
+    Raises:
+        FileNotFoundError: naming the path when nothing is there.
+        ModelFileError: naming the path and the reason when it exists but cannot be read.
+        ConfigError: naming a work dir's config.json and its bad fields.
+        ValueError: when the path is no model format the tools load.
+    """
+    from google.protobuf.message import DecodeError
+
+    from associative_embedding.evaluation.predictor import load_predictor
+
+    path = os.fspath(path)
+    is_keras_file = path.endswith(".keras") and not os.path.isfile(path + ".index")
+    if is_keras_file:
+        # Keras reports a truncated '.keras' file as "File not found" (a ValueError).
+        check_keras_file(path)
+    try:
+        return load_predictor(path)
+    except (FileNotFoundError, startup.UserInputError):
+        raise
+    except ValueError as error:
+        if is_keras_file:
+            raise unreadable_model_error(path, error) from None
+        raise
+    except (*MODEL_READ_ERRORS, DecodeError) as error:
+        raise unreadable_model_error(path, error) from None
+
+
+def unreadable_model_error(path: str, error: BaseException) -> ModelFileError:
+    """The `ModelFileError` for a model or checkpoint at `path` whose loading raised `error`."""
+    if isinstance(error, ModelFileError | ConfigError):
+        return ModelFileError(str(error))
+    if os.path.isfile(f"{path}.index"):
+        kind = "checkpoint"
+    else:
+        kind = "model file" if os.path.isfile(path) else "model"
+    if isinstance(error, AssertionError):
+        return ModelFileError(
+            f"{kind} {path} does not fit the network of its {CONFIG_NAME}: {_reason(error)}"
+        )
+    return ModelFileError(
+        f"{kind} {path} exists but is unreadable (truncated or corrupt: {_reason(error)})"
+    )
+
+
+def _reason(error: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
 def load_trained_model(workdir: str, *, which: str = "best") -> StackedHourglass:
@@ -164,6 +302,8 @@ def load_model_from_checkpoint(
 
     Raises:
         FileNotFoundError: naming the checkpoint or the missing config.json.
+        ModelFileError: naming the checkpoint when it exists but cannot be read (truncated or
+            corrupt files, or a network other than its config.json's).
     """
     if not tf.io.gfile.exists(checkpoint + ".index"):
         raise FileNotFoundError(f"no checkpoint at {checkpoint} (expected {checkpoint}.index)")
@@ -171,8 +311,11 @@ def load_model_from_checkpoint(
     model = build_model_from_config(config)
     # Training checkpoints also hold the optimizer and the input iterator: read the model only
     # (read(), unlike restore(), has no save counter to match).
-    status = tf.train.Checkpoint(model=model).read(checkpoint).expect_partial()
-    status.assert_existing_objects_matched()
+    try:
+        status = tf.train.Checkpoint(model=model).read(checkpoint).expect_partial()
+        status.assert_existing_objects_matched()
+    except RESTORE_ERRORS as error:
+        raise unreadable_model_error(checkpoint, error) from None
     return model, config
 
 
@@ -188,6 +331,7 @@ def make_trainer(
 ) -> Trainer:
     """The trainer of `config.task`: `PoseTrainer`, `SegmentationTrainer` or (the paper's
     single-person refinement network) `RefinementTrainer`."""
+    validate_config(config)
     task = config_task(config)
     if task == "segmentation":
         from associative_embedding.segmentation.trainer import SegmentationTrainer
@@ -221,6 +365,9 @@ class Trainer:
         strategy: tf.distribute.Strategy | None = None,
         data: Any | None = None,
     ) -> None:
+        # Before any work: a bad field would otherwise surface in the first traced step, or
+        # after training, at the first evaluation.
+        validate_config(config)
         self.config = config
         self.workdir = os.fspath(workdir)
         self.strategy = strategy or tf.distribute.get_strategy()
@@ -491,8 +638,13 @@ class Trainer:
                 f"train.init_checkpoint: no checkpoint at {checkpoint} (expected "
                 f"{checkpoint}.index)"
             )
-        status = tf.train.Checkpoint(model=self.model).read(checkpoint).expect_partial()
-        status.assert_existing_objects_matched()
+        try:
+            status = tf.train.Checkpoint(model=self.model).read(checkpoint).expect_partial()
+            status.assert_existing_objects_matched()
+        except RESTORE_ERRORS as error:
+            raise ModelFileError(
+                f"train.init_checkpoint: {unreadable_model_error(checkpoint, error)}"
+            ) from None
         logging.info("initialised the model from %s", checkpoint)
 
     def _check_finite(self, values: dict[str, float], step: int) -> None:
