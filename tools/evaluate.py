@@ -39,6 +39,7 @@ says so (and keypoint_results_note.txt explains it).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 
@@ -76,7 +77,10 @@ _INPUT_SIZE = flags.DEFINE_integer(
     "input_size", 512, "Long side of the scale-1 input; 0 keeps the original resolution."
 )
 _OUTPUT_STRIDE = flags.DEFINE_integer(
-    "output_stride", 4, "Input pixels per map pixel (the network's 4; free with both oracles)."
+    "output_stride",
+    0,
+    "Input pixels per map pixel; 0 = the network's own (4 unless it was built with 2), 4 with "
+    "both oracles.",
 )
 _ORACLE = flags.DEFINE_list(
     "oracle", [], f"Comma list of oracles substituted before decoding: {', '.join(ORACLES)}."
@@ -206,7 +210,7 @@ def main(argv: list[str]) -> int:
     oracles = parse_oracles(_ORACLE.value)
     config = predictor_lib.InferenceConfig(
         input_size=_INPUT_SIZE.value,
-        output_stride=_OUTPUT_STRIDE.value,
+        output_stride=_OUTPUT_STRIDE.value or predictor_lib.DEFAULT_OUTPUT_STRIDE,
         scales=predictor_lib.parse_scales(_SCALES.value),
         flip=_FLIP.value,
         fusion=_FUSION.value,
@@ -242,6 +246,8 @@ def main(argv: list[str]) -> int:
         print(f"Error: {error}", file=sys.stderr)
         return 1
     network = _load_network(_MODEL.value) if config.needs_network else None
+    if network is not None and network.output_stride and not _OUTPUT_STRIDE.value:
+        config = dataclasses.replace(config, output_stride=network.output_stride)
     try:
         refiner = refinement_flags.refiner_from_flags(REFINEMENT, split.keypoint_info)
     except (FileNotFoundError, ValueError) as error:

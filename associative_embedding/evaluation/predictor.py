@@ -83,6 +83,8 @@ class Predictor:
 
     Attributes:
         input_multiple: the input height and width must be multiples of this.
+        output_stride: input pixels per output pixel when the model says so (a Keras
+            network, our SavedModel export), else None (the caller's setting applies).
         source: where the model came from (for messages).
     """
 
@@ -91,10 +93,12 @@ class Predictor:
         call: Callable[[tf.Tensor], Any],
         *,
         input_multiple: int = DEFAULT_INPUT_MULTIPLE,
+        output_stride: int | None = None,
         source: str = "model",
     ) -> None:
         self._call = call
         self.input_multiple = int(input_multiple)
+        self.output_stride = None if output_stride is None else int(output_stride)
         self.source = source
 
     def __call__(self, images: np.ndarray | tf.Tensor) -> np.ndarray:
@@ -133,7 +137,13 @@ def model_predictor(model: Any, source: str | None = None) -> Predictor:
         reduce_retracing=True,
     )
     multiple = int(getattr(model, "input_multiple", DEFAULT_INPUT_MULTIPLE))
-    return Predictor(call, input_multiple=multiple, source=source or model.name)
+    stride = getattr(model, "output_stride", None)
+    return Predictor(
+        call,
+        input_multiple=multiple,
+        output_stride=None if stride is None else int(stride),
+        source=source or model.name,
+    )
 
 
 def _as_int(value: Any) -> int:
@@ -192,6 +202,7 @@ def load_predictor(path: str | os.PathLike) -> Predictor:
             return Predictor(
                 lambda images: loaded.network(images),
                 input_multiple=int(loaded.input_multiple.numpy()),
+                output_stride=int(loaded.output_stride.numpy()),
                 source=path,
             )
         multiple = _as_int(getattr(loaded, "input_multiple", DEFAULT_INPUT_MULTIPLE))

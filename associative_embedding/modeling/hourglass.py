@@ -15,6 +15,16 @@ instead, so its weights can be loaded (`associative_embedding.conversion`):
     stem: conv7x7/2 with TensorFlow 'SAME' padding (3->64), conv3 (64->128), maxpool 2,
           conv3 (128->128), conv3 (128->128), conv3 (128->256)
     per stack: hourglass -> conv3 (256) -> conv1x1 (256) = feature -> 1x1 -> prediction
+
+`output_stride=2` (not official) keeps the hourglasses at stride 4 and predicts every stack's
+maps at stride 2, as HigherHRNet's deconvolution module does for small people:
+
+    per stack: feature (H/4) -> nearest x2 -> concat stem2 (H/2, the stem's last stride-2
+               features) -> conv3 (feature width) -> 1x1 -> prediction (H/2)
+    (between stacks the prediction enters the merge average-pooled back to H/4)
+
+It doubles the output resolution for about a fifth more compute at the widths of the embedded
+default, where a whole network at stride 2 would cost four times as much.
 """
 
 from __future__ import annotations
@@ -36,8 +46,11 @@ from associative_embedding.modeling.layers import (
 DEFAULT_WIDTHS = (256, 384, 512, 640, 768)
 #: Stem channels before the last stem conv (which outputs widths[0]).
 DEFAULT_STEM_WIDTHS = (64, 128)
-#: Stride of the stem (conv7x7/2 + maxpool 2), hence of the output maps.
+#: Stride of the stem (conv7x7/2 + maxpool 2), hence of the hourglasses and, by default, of the
+#: output maps.
 OUTPUT_STRIDE = 4
+#: Output strides a network can be built with: 4 (official) or 2 (high-resolution heads).
+OUTPUT_STRIDES = (4, 2)
 #: Network layouts: the official pose-ae-train PyTorch network (default) and the TensorFlow 1
 #: pose-ae-demo network (one more stem conv, 1x1 second head conv, TF 'SAME' stem padding).
 LAYOUTS = ("pose_ae_train", "pose_ae_demo")
@@ -92,14 +105,15 @@ class StackedHourglass(keras.Model):
 
     Call: `model(images)` with images (B, H, W, 3) float32 RGB in [0, 1] (no mean/std),
     H and W multiples of `input_multiple` (64 by default) -> outputs
-    (B, S, H / 4, W / 4, K * (1 + D)) float32; channel k < K is the heatmap of joint k,
-    channel K + k * D + d the tag of joint k in dimension d (see `split_outputs`).
+    (B, S, H / r, W / r, K * (1 + D)) float32 with r = `output_stride` (4 by default); channel
+    k < K is the heatmap of joint k, channel K + k * D + d the tag of joint k in dimension d
+    (see `split_outputs`).
 
     Attributes:
         num_stacks: S.
         num_joints: K.
         tag_dim: D.
-        output_stride: 4.
+        output_stride: 4, or 2 for high-resolution heads.
         output_channels: K * (1 + D).
         input_multiple: required divisor of H and W, 4 * 2 ** (len(widths) - 1).
 
@@ -122,6 +136,7 @@ class StackedHourglass(keras.Model):
         coordinate_channels: bool = False,
         layout: str = "pose_ae_train",
         extra_prediction_channels: int = 0,
+        output_stride: int = OUTPUT_STRIDE,
         kernel_initializer: Any = None,
         bias_initializer: Any = None,
         kernel_regularizer: Any = None,
@@ -155,6 +170,9 @@ class StackedHourglass(keras.Model):
                 K * (1 + D) outputs; the merge conv reads all of them, the model outputs only
                 the first K * (1 + D). The released networks predict 68 channels for 34
                 outputs (34 extra). Default 0.
+            output_stride: 4 (official: the maps at the hourglasses' resolution) or 2 (each
+                stack's head upsamples its features x2, joins the stem's stride-2 features and
+                predicts at H/2 x W/2; see the module docstring). Not with 'pose_ae_demo'.
             kernel_initializer: Keras initializer for all convs; None = PyTorch's default
                 (U(+-1/sqrt(fan_in)), as the official code).
             bias_initializer: Keras initializer for all conv biases; None = PyTorch's default.
@@ -190,7 +208,12 @@ class StackedHourglass(keras.Model):
             raise ValueError(
                 f"extra_prediction_channels must be >= 0, got {extra_prediction_channels}."
             )
+        if output_stride not in OUTPUT_STRIDES:
+            raise ValueError(f"output_stride must be one of {OUTPUT_STRIDES}, got {output_stride}.")
         demo_layout = layout == "pose_ae_demo"
+        if demo_layout and output_stride != OUTPUT_STRIDE:
+            raise ValueError("layout 'pose_ae_demo' has output_stride 4 only.")
+        high_resolution = output_stride != OUTPUT_STRIDE
         depth = len(widths) - 1
         input_multiple = OUTPUT_STRIDE * 2**depth
         resolved_feature_width = widths[0] if feature_width is None else int(feature_width)
@@ -220,6 +243,7 @@ class StackedHourglass(keras.Model):
             **block_kwargs,
         )
         x = conv_block(x, stem_widths[1], name="stem2", **block_kwargs)
+        stride2_features = x
         x = keras.layers.MaxPooling2D(2, strides=2, dtype=dtype, name="stem_pool")(x)
         x = conv_block(x, stem_widths[1], name="stem3", **block_kwargs)
         if demo_layout:
@@ -242,6 +266,16 @@ class StackedHourglass(keras.Model):
                 name=f"{prefix}_feat2",
                 **block_kwargs,
             )
+            if high_resolution:
+                feature = keras.layers.UpSampling2D(
+                    2, interpolation="nearest", dtype=dtype, name=f"{prefix}_up"
+                )(feature)
+                feature = keras.layers.Concatenate(dtype=dtype, name=f"{prefix}_skip")(
+                    [feature, stride2_features]
+                )
+                feature = conv_block(
+                    feature, resolved_feature_width, name=f"{prefix}_feat_hr", **block_kwargs
+                )
             head_input = feature
             if coordinate_channels:
                 head_input = CoordinateChannels(dtype=dtype, name=f"{prefix}_coords2")(feature)
@@ -260,11 +294,19 @@ class StackedHourglass(keras.Model):
             else:
                 predictions.append(prediction)
             if stack < num_stacks - 1:
+                merge_inputs = (prediction, feature)
+                if high_resolution:
+                    merge_inputs = tuple(
+                        keras.layers.AveragePooling2D(
+                            2, dtype=dtype, name=f"{prefix}_merge_{kind}_pool"
+                        )(tensor)
+                        for kind, tensor in zip(("pred", "feat"), merge_inputs, strict=True)
+                    )
                 merged_prediction = conv_block(
-                    prediction, widths[0], name=f"{prefix}_merge_pred", **head_kwargs
+                    merge_inputs[0], widths[0], name=f"{prefix}_merge_pred", **head_kwargs
                 )
                 merged_feature = conv_block(
-                    feature, widths[0], name=f"{prefix}_merge_feat", **head_kwargs
+                    merge_inputs[1], widths[0], name=f"{prefix}_merge_feat", **head_kwargs
                 )
                 x = keras.layers.Add(dtype=dtype, name=f"{prefix}_merge")(
                     [x, merged_prediction, merged_feature]
@@ -289,7 +331,7 @@ class StackedHourglass(keras.Model):
         self.bias_initializer = bias_initializer
         self.kernel_regularizer = kernel_regularizer
         self.layer_dtype = dtype
-        self.output_stride = OUTPUT_STRIDE
+        self.output_stride = int(output_stride)
         self.output_channels = output_channels
         self.input_multiple = input_multiple
 
@@ -309,6 +351,7 @@ class StackedHourglass(keras.Model):
             "coordinate_channels": self.coordinate_channels,
             "layout": self.layout,
             "extra_prediction_channels": self.extra_prediction_channels,
+            "output_stride": self.output_stride,
             "kernel_initializer": _serialize_or_none(keras.initializers, self.kernel_initializer),
             "bias_initializer": _serialize_or_none(keras.initializers, self.bias_initializer),
             "kernel_regularizer": _serialize_or_none(keras.regularizers, self.kernel_regularizer),

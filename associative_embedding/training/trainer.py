@@ -108,6 +108,7 @@ def build_model_from_config(config: ml_collections.ConfigDict) -> StackedHourgla
         tag_dim=model_config.tag_dim,
         batch_norm=model_config.batch_norm,
         coordinate_channels=bool(model_config.get("coordinate_channels", False)),
+        output_stride=int(config.input.get("output_stride", 4)),
     )
 
 

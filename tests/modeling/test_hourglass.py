@@ -294,3 +294,40 @@ def test_coordinate_channels_option_feeds_the_heads(tmp_path):
             values[:, :, -2:, :] = 0.0
             kernel.assign(values)
     assert np.abs(model(images, training=False).numpy() - before).max() > 1e-4
+
+
+def test_output_stride_two_heads(tmp_path):
+    """output_stride=2 predicts every stack at half the input size: each head adds one
+    3x3 conv over the upsampled features joined with the stem's stride-2 features, the merges
+    read average-pooled maps, the option round-trips through .keras, and the skip is used."""
+    kwargs = dict(num_stacks=2, num_joints=3, tag_dim=2, **TINY)
+    plain = StackedHourglass(**kwargs)
+    model = StackedHourglass(output_stride=2, **kwargs)
+    assert model.output_stride == 2 and model.input_multiple == plain.input_multiple == 64
+    images = _images(2, 64, 128)
+    outputs = model(images, training=False).numpy()
+    assert outputs.shape == (2, 2, 32, 64, 9)
+    assert plain(images, training=False).shape == (2, 2, 16, 32, 9)
+    feature_width, stem_width = TINY["feature_width"], TINY["stem_widths"][1]
+    extra = 2 * (9 * (feature_width + stem_width) * feature_width + feature_width)
+    assert model.count_params() == plain.count_params() + extra
+    path = tmp_path / "stride2.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    assert loaded.output_stride == 2
+    np.testing.assert_allclose(loaded(images, training=False).numpy(), outputs, atol=1e-6)
+    # The stride-2 stem features reach the heads: zeroing their kernel rows changes the maps.
+    kernel = model.get_layer("stack1_feat_hr_conv").kernel
+    values = kernel.numpy()
+    values[:, :, feature_width:, :] = 0.0
+    kernel.assign(values)
+    changed = model(images, training=False).numpy()
+    np.testing.assert_allclose(changed[:, 0], outputs[:, 0], atol=1e-6)
+    assert np.abs(changed[:, 1] - outputs[:, 1]).max() > 1e-4
+
+
+def test_output_stride_is_checked():
+    with pytest.raises(ValueError, match="output_stride must be one of"):
+        StackedHourglass(num_stacks=1, output_stride=8, **TINY)
+    with pytest.raises(ValueError, match="pose_ae_demo"):
+        StackedHourglass(num_stacks=1, output_stride=2, layout="pose_ae_demo", **TINY)
