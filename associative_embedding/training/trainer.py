@@ -249,7 +249,7 @@ def unreadable_model_error(path: str, error: BaseException) -> ModelFileError:
         kind = "model file" if os.path.isfile(path) else "model"
     if isinstance(error, AssertionError):
         return ModelFileError(
-            f"{kind} {path} does not fit the network of its {CONFIG_NAME}: {_reason(error)}"
+            f"{kind} {path} does not match the network built from the config: {_reason(error)}"
         )
     return ModelFileError(
         f"{kind} {path} exists but is unreadable (truncated or corrupt: {_reason(error)})"
