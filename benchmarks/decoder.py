@@ -42,7 +42,7 @@ from scipy.optimize import linear_sum_assignment  # noqa: E402
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from associative_embedding.codec import group_poses  # noqa: E402
-from associative_embedding.data import keypoint_info  # noqa: E402
+from associative_embedding.core import keypoint_info  # noqa: E402
 
 cv2.setNumThreads(1)
 

@@ -43,8 +43,8 @@ def main() -> None:
     import tensorflow as tf
     from tqdm import tqdm
 
+    from associative_embedding.core.keypoint_info import get_keypoint_info
     from associative_embedding.data import image_io
-    from associative_embedding.data.keypoint_info import get_keypoint_info
     from associative_embedding.evaluation import predictor as predictor_lib
     from associative_embedding.export import saved_model
     from associative_embedding.inference.estimator import ImagePoseEstimator

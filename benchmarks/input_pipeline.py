@@ -37,10 +37,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 
 from associative_embedding.codec.encode import KeypointEncoder  # noqa: E402
+from associative_embedding.core.keypoint_info import COCO  # noqa: E402
 from associative_embedding.data import pipeline, tfrecord  # noqa: E402
 from associative_embedding.data.augment import AugmentConfig, Augmenter  # noqa: E402
 from associative_embedding.data.coco import read_coco_keypoints  # noqa: E402
-from associative_embedding.data.keypoint_info import COCO  # noqa: E402
 
 DEFAULT_COCO = _REPO_ROOT.parent / "shared" / "data" / "coco_mini_train2017"
 

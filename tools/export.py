@@ -26,7 +26,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from associative_embedding import startup  # noqa: E402
+from associative_embedding.core import startup  # noqa: E402
 
 # Before anything imports TensorFlow or tqdm: quiet start-up, visible progress bars.
 startup.start_tool()
@@ -80,7 +80,7 @@ def main(argv: list[str]) -> None:
     if not _EXPORT_DIR.value:
         raise app.UsageError("--export_dir is required.")
 
-    from associative_embedding.data.keypoint_info import (
+    from associative_embedding.core.keypoint_info import (
         get_keypoint_info,
         keypoint_info_for_num_joints,
     )

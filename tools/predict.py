@@ -53,7 +53,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from associative_embedding import startup  # noqa: E402
+from associative_embedding.core import startup  # noqa: E402
 
 # Before anything imports TensorFlow or tqdm: quiet start-up, visible progress bars.
 startup.start_tool()
@@ -61,12 +61,12 @@ startup.start_tool()
 from absl import app, flags  # noqa: E402
 
 from associative_embedding.conversion import release_config  # noqa: E402
-from associative_embedding.data.keypoint_info import get_keypoint_info  # noqa: E402
+from associative_embedding.core.keypoint_info import get_keypoint_info  # noqa: E402
+from associative_embedding.core.visualization import DEFAULT_DRAW_THRESHOLD  # noqa: E402
 
 # OpenCV only: input errors are reported before TensorFlow is imported (main imports it).
 from associative_embedding.inference import sources  # noqa: E402
 from associative_embedding.refinement import flags as refinement_flags  # noqa: E402
-from associative_embedding.visualization import DEFAULT_DRAW_THRESHOLD  # noqa: E402
 
 _INPUT = flags.DEFINE_string(
     "input", None,
@@ -109,7 +109,7 @@ _DRAW_THRESHOLD = flags.DEFINE_float(
     "the mean heatmap value of its K joints, missing joints counting 0. Default: "
     f"{DEFAULT_DRAW_THRESHOLD} for poses (e.g. every joint at {DEFAULT_DRAW_THRESHOLD}, or a "
     "third of them at 0.9: a weak model's people below it are nearly all phantoms, see "
-    "associative_embedding/visualization.py), 0 for instances. 0 draws everyone.",
+    "associative_embedding/core/visualization.py), 0 for instances. 0 draws everyone.",
 )
 flags.DEFINE_alias("person_threshold", "draw_threshold")
 _SCORE_THRESHOLD = flags.DEFINE_float(

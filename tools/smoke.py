@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from associative_embedding import startup  # noqa: E402
+from associative_embedding.core import startup  # noqa: E402
 
 # Before anything imports TensorFlow or tqdm: quiet start-up, visible progress bars.
 startup.start_tool()

@@ -67,7 +67,7 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from associative_embedding.data import keypoint_info
+from associative_embedding.core import keypoint_info
 
 TAG_DISTANCES = ("rms", "l2")
 REFINE_SCORES = ("official", "heatmap")

@@ -1,7 +1,7 @@
 """Test-time fusion (flip, multi-scale) of network outputs and back-projection of poses.
 
 All functions work on NumPy maps of one image: heatmaps (h, w, K) and tags (h, w, K, D), in the
-package's pixel-centre convention (see ``associative_embedding.data.record``):
+package's pixel-centre convention (see ``associative_embedding.core.record``):
 
 * Flip test. The maps predicted for the horizontally flipped image are flipped back
   (column j <-> w - 1 - j, exact because the input width is a multiple of the stride) and their
@@ -31,7 +31,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from associative_embedding.data import keypoint_info, transforms
+from associative_embedding.core import keypoint_info, transforms
 
 FUSION_MODES = ("official", "paper")
 

@@ -68,13 +68,13 @@ from absl import logging
 from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
+from associative_embedding.core.record import PoseRecord, merge_rles, rle_bytes
 from associative_embedding.data import annotation_checks, image_io
 from associative_embedding.data.annotation_checks import (
     CheckedAnnotations,
     load_annotation_json,
     require_coco_format,
 )
-from associative_embedding.data.record import PoseRecord, merge_rles, rle_bytes
 
 __all__ = [
     "ImageEntry",

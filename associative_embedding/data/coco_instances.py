@@ -58,6 +58,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
+from associative_embedding.core.record import merge_rles, rle_bytes, rle_str
 from associative_embedding.data import annotation_checks
 from associative_embedding.data import coco as coco_reader
 from associative_embedding.data.annotation_checks import (
@@ -71,7 +72,6 @@ from associative_embedding.data.instances import (
     InstanceRecord,
     InstanceSegment,
 )
-from associative_embedding.data.record import merge_rles, rle_bytes, rle_str
 
 __all__ = [
     "InstanceReadReport",

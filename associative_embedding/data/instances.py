@@ -36,7 +36,7 @@ from collections.abc import Sequence
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from associative_embedding.data.record import rle_bytes, rle_str
+from associative_embedding.core.record import rle_bytes, rle_str
 
 __all__ = [
     "InstanceCategories",

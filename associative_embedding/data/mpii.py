@@ -90,11 +90,11 @@ import scipy.io
 from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
+from associative_embedding.core.keypoint_info import MPII
+from associative_embedding.core.record import PoseRecord, merge_rles
 from associative_embedding.data import image_io
 from associative_embedding.data.annotation_checks import load_annotation_json, raise_for_skipped
 from associative_embedding.data.coco import IgnoreMode, ReadReport, SplitRole
-from associative_embedding.data.keypoint_info import MPII
-from associative_embedding.data.record import PoseRecord, merge_rles
 
 __all__ = [
     "estimate_head_box",

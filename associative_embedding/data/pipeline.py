@@ -41,10 +41,10 @@ import numpy as np
 import tensorflow as tf
 
 from associative_embedding.codec.encode import DEFAULT_MAX_PEOPLE, KeypointEncoder
+from associative_embedding.core.keypoint_info import KeypointInfo
+from associative_embedding.core.record import PoseRecord
 from associative_embedding.data import tfrecord
 from associative_embedding.data.augment import AugmentConfig, Augmenter, eval_preprocess
-from associative_embedding.data.keypoint_info import KeypointInfo
-from associative_embedding.data.record import PoseRecord
 
 Source = Sequence[PoseRecord] | str | os.PathLike | Sequence[str]
 

@@ -43,7 +43,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from associative_embedding.data.record import PoseRecord
+from associative_embedding.core.record import PoseRecord
 
 SHARD_SUFFIX = ".tfrecord"
 

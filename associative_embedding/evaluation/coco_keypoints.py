@@ -12,7 +12,7 @@ then ``evaluate()`` which returns a metrics dict and (optionally) writes files:
 
 Conventions:
     * Predictions are poses (P, K, 3) as (x, y, score) in original-image pixel-centre coordinates
-      (see ``associative_embedding.data.record``), with person scores (P,). COCO keypoint
+      (see ``associative_embedding.core.record``), with person scores (P,). COCO keypoint
       coordinates are continuous positions on the same grid (OKS only uses differences, so the
       half-pixel offset between "centre" and "corner" conventions cancels between GT and results).
     * Present joints are clipped into their image (``data.image_bounds``; the size comes from
@@ -58,8 +58,8 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from associative_embedding.core.keypoint_info import KeypointInfo, keypoint_info_for_num_joints
 from associative_embedding.data import annotation_checks, image_bounds
-from associative_embedding.data.keypoint_info import KeypointInfo, keypoint_info_for_num_joints
 
 METRIC_NAMES = ("AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL")
 RESULTS_FILE_NAME = "keypoint_results.json"

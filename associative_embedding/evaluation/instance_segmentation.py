@@ -87,8 +87,8 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from associative_embedding.core.record import rle_bytes, rle_str
 from associative_embedding.data.instances import InstanceCategories, InstanceRecord
-from associative_embedding.data.record import rle_bytes, rle_str
 from associative_embedding.evaluation.coco_keypoints import load_coco
 
 __all__ = [

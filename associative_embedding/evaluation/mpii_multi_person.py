@@ -46,8 +46,8 @@ from typing import Any
 
 import numpy as np
 
-from associative_embedding.data.keypoint_info import MPII, KeypointInfo
-from associative_embedding.data.record import PoseRecord
+from associative_embedding.core.keypoint_info import MPII, KeypointInfo
+from associative_embedding.core.record import PoseRecord
 
 PCKH_THRESHOLD = 0.5
 HEAD_SIZE_FACTOR = 0.6  # SC_BIAS of the MPII toolkit.

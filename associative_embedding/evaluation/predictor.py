@@ -52,13 +52,14 @@ from associative_embedding.codec import (
     map_from_image,
     poses_to_image,
 )
-from associative_embedding.data import augment, image_bounds, image_io, transforms
-from associative_embedding.data.keypoint_info import (
+from associative_embedding.core import transforms
+from associative_embedding.core.keypoint_info import (
     KeypointInfo,
     get_keypoint_info,
     keypoint_info_for_num_joints,
 )
-from associative_embedding.data.record import PoseRecord
+from associative_embedding.core.record import PoseRecord
+from associative_embedding.data import augment, image_bounds, image_io
 from associative_embedding.evaluation import oracle as oracle_lib
 from associative_embedding.evaluation.coco_keypoints import CocoKeypointEvaluator
 from associative_embedding.evaluation.mpii_multi_person import MpiiMultiPersonEvaluator

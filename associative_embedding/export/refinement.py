@@ -26,7 +26,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from associative_embedding.data.keypoint_info import KeypointInfo
+from associative_embedding.core.keypoint_info import KeypointInfo
 from associative_embedding.export.saved_model import prepare_version_dir
 
 REFINEMENT_EXPORT_FORMAT = "associative_embedding_refinement_v1"

@@ -48,8 +48,8 @@ import keras
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+from associative_embedding.core.keypoint_info import KeypointInfo
 from associative_embedding.data import augment
-from associative_embedding.data.keypoint_info import KeypointInfo
 from associative_embedding.export.graph_decoder import group_poses_tf
 
 EXPORT_FORMAT = "associative_embedding_pose_v1"

@@ -31,8 +31,8 @@ from associative_embedding.codec import (
     poses_to_image,
     warp_maps,
 )
-from associative_embedding.data import transforms
-from associative_embedding.data.keypoint_info import (
+from associative_embedding.core import transforms
+from associative_embedding.core.keypoint_info import (
     KeypointInfo,
     get_keypoint_info,
 )

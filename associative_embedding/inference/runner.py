@@ -14,7 +14,7 @@ import numpy as np
 from absl import logging
 from tqdm import tqdm
 
-from associative_embedding import visualization
+from associative_embedding.core import visualization
 from associative_embedding.inference.estimator import ImagePoseEstimator, ImagePrediction
 from associative_embedding.inference.sources import Source
 from associative_embedding.inference.writers import (

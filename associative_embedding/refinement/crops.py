@@ -23,7 +23,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from associative_embedding.data import transforms
+from associative_embedding.core import transforms
 
 __all__ = [
     "DEFAULT_MARGIN",

@@ -56,6 +56,8 @@ import numpy as np
 import tensorflow as tf
 
 from associative_embedding.codec.encode import KeypointEncoder
+from associative_embedding.core.keypoint_info import KeypointInfo
+from associative_embedding.core.record import PoseRecord
 from associative_embedding.data import tfrecord
 from associative_embedding.data.augment import (
     AugmentConfig,
@@ -66,9 +68,7 @@ from associative_embedding.data.augment import (
     transform_keypoints,
     warp_image,
 )
-from associative_embedding.data.keypoint_info import KeypointInfo
 from associative_embedding.data.pipeline import dataset_options, decode_raw_example, resolve_seed
-from associative_embedding.data.record import PoseRecord
 from associative_embedding.refinement.crops import DEFAULT_MARGIN, DEFAULT_MIN_SIDE
 
 

@@ -46,10 +46,10 @@ import tensorflow as tf
 from absl import logging
 
 from associative_embedding import losses
+from associative_embedding.core.keypoint_info import KeypointInfo, get_keypoint_info
+from associative_embedding.core.record import PoseRecord
 from associative_embedding.data import image_io
 from associative_embedding.data.augment import AugmentConfig
-from associative_embedding.data.keypoint_info import KeypointInfo, get_keypoint_info
-from associative_embedding.data.record import PoseRecord
 from associative_embedding.evaluation import predictor as predictor_lib
 from associative_embedding.modeling.outputs import split_outputs
 from associative_embedding.refinement import crops
@@ -451,7 +451,7 @@ class RefinementTrainer(Trainer):
         """The first crops with their predicted skeletons (JPEGs and TensorBoard)."""
         import cv2
 
-        from associative_embedding.visualization import draw_poses
+        from associative_embedding.core.visualization import draw_poses
 
         pictures = []
         limit = int(self.config.eval.num_drawn_images)

@@ -16,13 +16,13 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from associative_embedding.core.visualization import draw_instances
 from associative_embedding.data import image_io
 from associative_embedding.data.instances import InstanceCategories, InstanceRecord
 from associative_embedding.evaluation.instance_segmentation import InstanceSegmentationEvaluator
 from associative_embedding.evaluation.predictor import Predictor, model_predictor, write_json
 from associative_embedding.segmentation.config import instance_decoder_options
 from associative_embedding.segmentation.segmenter import InstanceSegmenter
-from associative_embedding.visualization import draw_instances
 
 if TYPE_CHECKING:
     from associative_embedding.segmentation.trainer import SegmentationTrainer

@@ -28,9 +28,9 @@ from absl import logging
 from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
-from associative_embedding import visualization
+from associative_embedding.core import visualization
+from associative_embedding.core.record import rle_bytes
 from associative_embedding.data.instances import InstanceCategories, encode_mask
-from associative_embedding.data.record import rle_bytes
 from associative_embedding.inference.sources import Source
 from associative_embedding.inference.writers import (
     PREDICTIONS_FILE,

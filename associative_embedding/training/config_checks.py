@@ -23,8 +23,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from associative_embedding import startup
-from associative_embedding.data.keypoint_info import get_keypoint_info
+from associative_embedding.core import startup
+from associative_embedding.core.keypoint_info import get_keypoint_info
 
 #: config.task (training.trainer.TASKS).
 TASKS = ("pose", "segmentation", "refinement")

@@ -23,6 +23,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import tensorflow as tf
 
+from associative_embedding.core.visualization import (
+    DEFAULT_DRAW_THRESHOLD,
+    draw_poses,
+    people_to_draw,
+)
 from associative_embedding.data import augment, image_io
 from associative_embedding.evaluation import oracle as oracle_lib
 from associative_embedding.evaluation.coco_keypoints import METRIC_NAMES, CocoKeypointEvaluator
@@ -37,7 +42,6 @@ from associative_embedding.evaluation.predictor import (
 )
 from associative_embedding.modeling.outputs import split_outputs
 from associative_embedding.training.config import decoder_options
-from associative_embedding.visualization import DEFAULT_DRAW_THRESHOLD, draw_poses, people_to_draw
 
 #: Suffix of the diagnostic's metrics (ground-truth heatmaps + predicted tags).
 DIAGNOSTIC_SUFFIX = "_gt_detections"

@@ -27,11 +27,11 @@ import ml_collections
 import tensorflow as tf
 from absl import logging
 
+from associative_embedding.core.keypoint_info import KeypointInfo
+from associative_embedding.core.record import PoseRecord
 from associative_embedding.data import coco, image_io, mpii, synthetic
 from associative_embedding.data.augment import AugmentConfig
-from associative_embedding.data.keypoint_info import KeypointInfo
 from associative_embedding.data.pipeline import build_dataset
-from associative_embedding.data.record import PoseRecord
 from associative_embedding.evaluation import predictor
 
 

@@ -50,8 +50,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from associative_embedding import losses, startup
-from associative_embedding.data.keypoint_info import KeypointInfo, get_keypoint_info
+from associative_embedding import losses
+from associative_embedding.core import startup
+from associative_embedding.core.keypoint_info import KeypointInfo, get_keypoint_info
 from associative_embedding.modeling import StackedHourglass
 from associative_embedding.training import strategy as strategy_lib
 from associative_embedding.training.checkpointing import (

@@ -200,8 +200,8 @@ def test_segmentation_and_refinement_rules():
 def test_the_checks_agree_with_the_code_that_consumes_each_field():
     from associative_embedding import losses
     from associative_embedding.codec import decode, fusion, instance_decode
+    from associative_embedding.core.keypoint_info import get_keypoint_info
     from associative_embedding.data import augment
-    from associative_embedding.data.keypoint_info import get_keypoint_info
     from associative_embedding.modeling import hourglass
     from associative_embedding.segmentation import config as segmentation_config
     from associative_embedding.training import schedules, trainer

@@ -442,7 +442,7 @@ def _tiny_predictor():
 
 
 def test_elongated_image_never_gets_joints_outside(tmp_path, caplog):
-    from associative_embedding.data.keypoint_info import COCO as COCO_INFO
+    from associative_embedding.core.keypoint_info import COCO as COCO_INFO
     from associative_embedding.inference import runner, sources
     from associative_embedding.inference.estimator import ImagePoseEstimator
 
@@ -487,8 +487,8 @@ def test_evaluator_clips_joints_and_names_elongated_images(tmp_path, caplog):
     (result,) = json.loads((tmp_path / "eval" / coco_keypoints.RESULTS_FILE_NAME).read_text())
     assert max(result["keypoints"][1::3]) == 19.0
     # The evaluation names the image (the oracles need no network nor image file).
-    from associative_embedding.data.keypoint_info import COCO as COCO_INFO
-    from associative_embedding.data.record import PoseRecord
+    from associative_embedding.core.keypoint_info import COCO as COCO_INFO
+    from associative_embedding.core.record import PoseRecord
 
     record = PoseRecord(image_id=1, file_name=str(tmp_path / "wide.jpg"), height=20,
                         width=10000, keypoints=np.zeros((0, 17, 3), np.float32),

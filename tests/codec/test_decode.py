@@ -11,7 +11,7 @@ import pytest
 
 from associative_embedding.codec import default_grouping_order, group_poses
 from associative_embedding.codec.decode import _taylor_offsets
-from associative_embedding.data import keypoint_info
+from associative_embedding.core import keypoint_info
 
 COCO_K = 17
 

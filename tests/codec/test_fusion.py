@@ -18,7 +18,7 @@ from associative_embedding.codec import (
     unflip_maps,
     warp_maps,
 )
-from associative_embedding.data import keypoint_info, transforms
+from associative_embedding.core import keypoint_info, transforms
 from tests.codec.test_decode import (
     COCO_K,
     assert_decodes_exactly,

@@ -7,9 +7,10 @@ import pytest
 import tensorflow as tf
 
 from associative_embedding.codec.encode import KeypointEncoder, keypoint_output_pixels
-from associative_embedding.data import augment, transforms
+from associative_embedding.core import transforms
+from associative_embedding.core.keypoint_info import COCO
+from associative_embedding.data import augment
 from associative_embedding.data.augment import AugmentConfig, Augmenter
-from associative_embedding.data.keypoint_info import COCO
 
 # Three joints whose flip index swaps 1 and 2, like a nose and two eyes.
 FLIP_INDEX = (0, 2, 1)

@@ -18,8 +18,8 @@ import pytest
 import scipy.io
 from pycocotools import mask as mask_utils
 
+from associative_embedding.core.keypoint_info import MPII
 from associative_embedding.data import mpii
-from associative_embedding.data.keypoint_info import MPII
 from associative_embedding.data.mpii import estimate_head_box, read_mpii_json, read_mpii_mat
 
 HEIGHT, WIDTH = 120, 160

@@ -9,10 +9,11 @@ import tensorflow as tf
 from pycocotools import mask as mask_utils
 
 from associative_embedding.codec.encode import KeypointEncoder
-from associative_embedding.data import tfrecord, transforms
-from associative_embedding.data.keypoint_info import COCO
+from associative_embedding.core import transforms
+from associative_embedding.core.keypoint_info import COCO
+from associative_embedding.core.record import PoseRecord
+from associative_embedding.data import tfrecord
 from associative_embedding.data.pipeline import build_dataset, build_eval_dataset
-from associative_embedding.data.record import PoseRecord
 
 INPUT_SIZE = 128  # small inputs keep the tests fast; the code path is the same as at 512
 NUM_RECORDS = 10

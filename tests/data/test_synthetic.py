@@ -21,8 +21,8 @@ from pycocotools import coco as pycoco
 from pycocotools import mask as mask_utils
 from pycocotools.cocoeval import COCOeval
 
+from associative_embedding.core.keypoint_info import COCO
 from associative_embedding.data import synthetic
-from associative_embedding.data.keypoint_info import COCO
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
 IMAGE_SIZE = synthetic.DEFAULT_IMAGE_SIZE

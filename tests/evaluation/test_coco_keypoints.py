@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
-from associative_embedding.data.keypoint_info import COCO as COCO_INFO
-from associative_embedding.data.keypoint_info import CROWDPOSE
+from associative_embedding.core.keypoint_info import COCO as COCO_INFO
+from associative_embedding.core.keypoint_info import CROWDPOSE
 from associative_embedding.evaluation.coco_keypoints import (
     METRIC_NAMES,
     RESULTS_FILE_NAME,

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
-from associative_embedding.data import transforms
-from associative_embedding.data.keypoint_info import COCO as COCO_INFO
+from associative_embedding.core import transforms
+from associative_embedding.core.keypoint_info import COCO as COCO_INFO
 from associative_embedding.evaluation import predictor as predictor_lib
 from associative_embedding.evaluation.oracle import ground_truth_heatmaps, ground_truth_tags
 

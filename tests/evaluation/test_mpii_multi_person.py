@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from associative_embedding import evaluation
-from associative_embedding.data.keypoint_info import COCO, MPII
-from associative_embedding.data.record import PoseRecord
+from associative_embedding.core.keypoint_info import COCO, MPII
+from associative_embedding.core.record import PoseRecord
 from associative_embedding.evaluation.mpii_multi_person import (
     MPII_EVALUATED_JOINTS,
     MpiiMultiPersonEvaluator,

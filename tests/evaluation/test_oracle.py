@@ -7,7 +7,7 @@ import pytest
 
 from associative_embedding.codec import group_poses, poses_to_image
 from associative_embedding.codec.encode import KeypointEncoder
-from associative_embedding.data import transforms
+from associative_embedding.core import transforms
 from associative_embedding.evaluation.oracle import (
     GT_HEATMAPS,
     GT_TAGS,

@@ -11,7 +11,7 @@ import sys
 import keras
 import numpy as np
 
-from associative_embedding.data.keypoint_info import COCO
+from associative_embedding.core.keypoint_info import COCO
 from associative_embedding.modeling import StackedHourglass
 from associative_embedding.refinement.refine import load_refiner
 

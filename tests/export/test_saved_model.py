@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from associative_embedding.data.keypoint_info import COCO
+from associative_embedding.core.keypoint_info import COCO
 from associative_embedding.evaluation import predictor as predictor_lib
 from associative_embedding.export import saved_model
 from associative_embedding.inference.estimator import ImagePoseEstimator

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from associative_embedding.data import transforms
-from associative_embedding.data.keypoint_info import COCO, CROWDPOSE
-from associative_embedding.data.record import PoseRecord
+from associative_embedding.core import transforms
+from associative_embedding.core.keypoint_info import COCO, CROWDPOSE
+from associative_embedding.core.record import PoseRecord
+from associative_embedding.core.visualization import person_joint_tags
 from associative_embedding.evaluation import predictor as predictor_lib
 from associative_embedding.evaluation.oracle import ground_truth_heatmaps, ground_truth_tags
 from associative_embedding.inference.estimator import ImagePoseEstimator, infer_layout
-from associative_embedding.visualization import person_joint_tags
 
 TAG_SPACING = 3.0
 

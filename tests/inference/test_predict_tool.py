@@ -12,11 +12,11 @@ import cv2
 import numpy as np
 import pytest
 
-from associative_embedding.data.keypoint_info import COCO
+from associative_embedding.core.keypoint_info import COCO
+from associative_embedding.core.visualization import DEFAULT_DRAW_THRESHOLD
 from associative_embedding.evaluation import predictor as predictor_lib
 from associative_embedding.inference import runner, sources, writers
 from associative_embedding.inference.estimator import ImagePoseEstimator, ImagePrediction
-from associative_embedding.visualization import DEFAULT_DRAW_THRESHOLD
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
 TOOL = PROJECT_ROOT / "tools" / "predict.py"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from associative_embedding.data import transforms
+from associative_embedding.core import transforms
 from associative_embedding.refinement import crops
 
 # (x, y, w, h) boxes: tall, wide, tiny (min_side applies), a single joint, partly outside.

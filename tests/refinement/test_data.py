@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from associative_embedding.data import transforms
+from associative_embedding.core import transforms
+from associative_embedding.core.keypoint_info import get_keypoint_info
+from associative_embedding.core.record import PoseRecord
 from associative_embedding.data.augment import AugmentConfig
-from associative_embedding.data.keypoint_info import get_keypoint_info
-from associative_embedding.data.record import PoseRecord
 from associative_embedding.refinement import data as refine_data
 
 COCO = get_keypoint_info("coco")

@@ -13,10 +13,10 @@ import cv2
 import numpy as np
 import pytest
 
-from associative_embedding.data import transforms
+from associative_embedding.core import transforms
+from associative_embedding.core.keypoint_info import COCO
+from associative_embedding.core.record import PoseRecord
 from associative_embedding.data.image_bounds import clip_poses_to_image
-from associative_embedding.data.keypoint_info import COCO
-from associative_embedding.data.record import PoseRecord
 from associative_embedding.evaluation import predictor as predictor_lib
 from associative_embedding.evaluation.oracle import ground_truth_heatmaps, ground_truth_tags
 from associative_embedding.inference.estimator import ImagePoseEstimator
@@ -426,7 +426,7 @@ def test_load_refiner_from_keras_file_and_work_dir(tiny_models):
     refiner = load_refiner(tiny_models / "refine.keras", COCO)
     assert (refiner.crop_sizes, refiner.flip, refiner.adjust) == ((256,), True, "official")
     with pytest.raises(ValueError, match="14"):
-        from associative_embedding.data.keypoint_info import CROWDPOSE
+        from associative_embedding.core.keypoint_info import CROWDPOSE
 
         load_refiner(tiny_models / "refine_run", CROWDPOSE)
     with pytest.raises(FileNotFoundError):

@@ -11,9 +11,9 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
+from associative_embedding.core.keypoint_info import get_keypoint_info
 from associative_embedding.data import synthetic
 from associative_embedding.data.augment import AugmentConfig
-from associative_embedding.data.keypoint_info import get_keypoint_info
 from associative_embedding.evaluation import predictor as predictor_lib
 from associative_embedding.refinement import data as refine_data
 from associative_embedding.refinement.refine import PoseRefiner

@@ -9,8 +9,8 @@ import pytest
 from scipy import ndimage
 
 from associative_embedding.codec import map_from_image
-from associative_embedding.data import transforms
-from associative_embedding.data.keypoint_info import get_keypoint_info
+from associative_embedding.core import transforms
+from associative_embedding.core.keypoint_info import get_keypoint_info
 from associative_embedding.training import inputs
 from associative_embedding.training.config import base_config
 

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from pycocotools import mask as mask_utils
 
-from associative_embedding.data.record import PoseRecord
+from associative_embedding.core.record import PoseRecord
 
 __all__ = ["example_to_record", "pose_features", "record_to_example"]
 

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 import numpy as np
 import tensorflow_datasets as tfds
 
-from associative_embedding.data.keypoint_info import MPII
+from associative_embedding.core.keypoint_info import MPII
 from associative_embedding.data.mpii import read_mpii_json, read_mpii_mat
 from associative_embedding.data.tfds.builder_base import PoseBuilder
 from associative_embedding.data.tfds.features import pose_features, record_to_example

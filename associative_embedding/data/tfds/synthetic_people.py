@@ -19,9 +19,9 @@ from collections.abc import Mapping
 
 import tensorflow_datasets as tfds
 
+from associative_embedding.core.keypoint_info import COCO
 from associative_embedding.data import synthetic
 from associative_embedding.data.coco import read_coco_keypoints
-from associative_embedding.data.keypoint_info import COCO
 from associative_embedding.data.tfds.builder_base import PoseBuilder
 from associative_embedding.data.tfds.features import pose_features, record_to_example
 

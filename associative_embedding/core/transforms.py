@@ -1,7 +1,7 @@
 """Affine transforms between image, network-input and network-output pixel coordinates.
 
 All matrices are 3x3 float64 acting on homogeneous pixel-centre coordinates (x, y, 1): the
-centre of the pixel in column j, row i is (j, i) (see ``associative_embedding.data.record``).
+centre of the pixel in column j, row i is (j, i) (see ``associative_embedding.core.record``).
 A matrix named ``input_from_image`` maps image coordinates to network-input coordinates, so
 ``transform_points(points, input_from_image)`` takes annotated keypoints into the input image
 and ``transform_points(points, invert(input_from_image))`` takes predictions back.

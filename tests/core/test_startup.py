@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from associative_embedding import startup
+from associative_embedding.core import startup
 from tests.conftest import PROJECT_ROOT
 
 # Lines TensorFlow 2.21 prints on a CPU-only machine (copied from a real run).
@@ -121,7 +121,7 @@ def test_tqdm_draws_on_a_terminal_that_reports_no_width():
     # A fresh pseudo-terminal reports 0 columns, as `script` and some IDE consoles do; tqdm
     # then draws nothing at all unless start_tool gives it a width.
     code = textwrap.dedent("""
-        from associative_embedding import startup
+        from associative_embedding.core import startup
         startup.start_tool(module="not_imported_here")
         from tqdm import tqdm
         for _ in tqdm(range(3), desc="visible-bar"):

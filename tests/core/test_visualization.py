@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from associative_embedding import visualization
-from associative_embedding.data.keypoint_info import COCO, CROWDPOSE, MPII
+from associative_embedding.core import visualization
+from associative_embedding.core.keypoint_info import COCO, CROWDPOSE, MPII
 
 
 def grey_image(height: int = 120, width: int = 160) -> np.ndarray:
@@ -191,7 +191,7 @@ def test_tag_heatmaps_default_range_grid_and_errors():
 def test_draw_instances_fills_masks_in_distinct_colours():
     from types import SimpleNamespace
 
-    from associative_embedding.visualization import draw_instances
+    from associative_embedding.core.visualization import draw_instances
 
     image = np.full((40, 50, 3), 100, np.uint8)
     first = np.zeros((40, 50), bool)

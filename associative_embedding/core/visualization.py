@@ -33,7 +33,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from associative_embedding.data.keypoint_info import KeypointInfo
+from associative_embedding.core.keypoint_info import KeypointInfo
 
 RGBColour = tuple[int, int, int]
 
