@@ -1,7 +1,7 @@
 """Runs the losses inside a 2-replica MirroredStrategy on 2 logical CPU devices.
 
-Run as a script (tests/test_losses.py starts it in a subprocess, because logical devices must be
-configured before TensorFlow initialises its devices). Exits 0 and prints one JSON line
+Run as a script (tests/losses/test_pose.py starts it in a subprocess, because logical devices
+must be configured before TensorFlow initialises its devices). Exits 0 and prints one JSON line
 {"ok": true, ...} when the per-example losses, the globally scaled loss and the gradients computed
 per replica equal the single-device values; exits 1 with the reason otherwise.
 """

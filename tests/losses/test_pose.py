@@ -16,7 +16,7 @@ import tensorflow as tf
 from associative_embedding import losses
 
 TESTS_DIR = pathlib.Path(__file__).resolve().parent
-PROJECT_ROOT = TESTS_DIR.parent
+PROJECT_ROOT = TESTS_DIR.parent.parent
 PUSH_TYPES = ("exp", "hinge")
 
 
@@ -649,7 +649,7 @@ def test_losses_inside_mirrored_strategy_replicas():
         filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH", "")])
     )
     completed = subprocess.run(
-        [sys.executable, str(TESTS_DIR / "losses_mirrored_check.py")],
+        [sys.executable, str(TESTS_DIR / "mirrored_check.py")],
         capture_output=True,
         text=True,
         timeout=240,
