@@ -5,11 +5,11 @@
 ops (same options, same results), used by the ``predict_poses`` signature.
 """
 
+from associative_embedding.codec.ops import linear_sum_assignment_tf
 from associative_embedding.export.graph_decoder import (
     build_group_poses_function,
     group_poses_padded_tf,
     group_poses_tf,
-    linear_sum_assignment_tf,
 )
 from associative_embedding.export.saved_model import (
     ExportConfig,
