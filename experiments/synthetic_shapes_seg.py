@@ -4,7 +4,7 @@ Command:
     python tools/train.py --config=experiments/synthetic_shapes_seg.py \
         --workdir=runs/synthetic_shapes_seg
 
-Hardware assumed: 2 CPU cores, no GPU. The synthetic shapes (data/synthetic_shapes.py: discs,
+Hardware assumed: 2 CPU cores, no GPU. The synthetic shapes (data/synthetic/shapes.py: discs,
 squares and triangles, several per image, touching and occluding instances of one category,
 128x128) are generated into WORKDIR/synthetic_shapes on the first run (seconds).
 Variants: ':smoke' (a few steps on tiny data, for CI).

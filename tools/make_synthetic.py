@@ -13,7 +13,7 @@ people, fraction of images with >= 3 people, fraction with a pair of boxes overl
 IoU >= 0.3) with the time taken.
 
 --kind=shapes: the instance segmentation shapes (disc, square, triangle) of
-`associative_embedding.data.synthetic_shapes`. Layout: DIR/<split>/<image_id:012d>.png,
+`associative_embedding.data.synthetic.shapes`. Layout: DIR/<split>/<image_id:012d>.png,
 DIR/annotations/instances_<split>.json (COCO instances, RLE masks) and
 DIR/annotations/instances_<split>_statistics.json; 128x128 by default. After each split the
 instances per category and the touching same-category pairs are printed.
@@ -38,7 +38,8 @@ startup.start_tool()
 
 from absl import app, flags  # noqa: E402
 
-from associative_embedding.data import synthetic, synthetic_shapes  # noqa: E402
+from associative_embedding.data import synthetic  # noqa: E402
+from associative_embedding.data.synthetic import shapes as synthetic_shapes  # noqa: E402
 
 _KIND = flags.DEFINE_enum(
     "kind", "people", ["people", "shapes"],

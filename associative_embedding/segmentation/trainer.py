@@ -45,7 +45,7 @@ class SegmentationData:
 
 def _synthetic_shapes_paths(config: ml_collections.ConfigDict, root: str) -> dict[str, str]:
     """Generates the synthetic shapes splits when missing; returns their paths."""
-    from associative_embedding.data import synthetic_shapes
+    from associative_embedding.data.synthetic import shapes as synthetic_shapes
 
     dataset = config.dataset
     paths = {}

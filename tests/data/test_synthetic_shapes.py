@@ -1,4 +1,4 @@
-"""Tests for the synthetic shapes instance dataset (associative_embedding.data.synthetic_shapes)."""
+"""Tests for the synthetic shapes instance dataset (associative_embedding.data.synthetic.shapes)."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ import pytest
 from pycocotools.coco import COCO
 
 from associative_embedding.data.coco_instances import read_coco_instances
-from associative_embedding.data.synthetic import image_rng
-from associative_embedding.data.synthetic_shapes import (
+from associative_embedding.data.synthetic import (
     SHAPES_CATEGORIES,
     ShapesConfig,
     generate_synthetic_shapes,
+    image_rng,
     render_shapes_scene,
     shapes_annotation_path,
     shapes_statistics_path,
