@@ -43,16 +43,17 @@ def main() -> None:
     import tensorflow as tf
     from tqdm import tqdm
 
+    from associative_embedding.core import run_dir
     from associative_embedding.core.keypoint_info import get_keypoint_info
     from associative_embedding.data import image_io
     from associative_embedding.evaluation import predictor as predictor_lib
     from associative_embedding.export import saved_model
     from associative_embedding.inference.estimator import ImagePoseEstimator
-    from associative_embedding.training import trainer
+    from associative_embedding.modeling import loading
     from associative_embedding.training.config import decoder_options
 
-    model = trainer.load_trained_model(args.workdir)
-    with open(os.path.join(args.workdir, trainer.CONFIG_NAME)) as handle:
+    model = loading.load_trained_model(args.workdir)
+    with open(os.path.join(args.workdir, run_dir.CONFIG_NAME)) as handle:
         config = json.load(handle)
     keypoint_info = get_keypoint_info(config["dataset"]["keypoints"])
     evaluation = config["eval"]
@@ -90,7 +91,7 @@ def main() -> None:
         split = predictor_lib.read_split(args.annotations, args.images)
         records = split.records[: args.max_images or None]
         estimator = ImagePoseEstimator(
-            predictor_lib.load_predictor(version_dir),
+            loading.load_predictor(version_dir),
             keypoint_info,
             predictor_lib.InferenceConfig(input_size=export_config.input_size, decoder=decoder),
         )

@@ -57,6 +57,7 @@ from associative_embedding.data.annotation_checks import AnnotationError  # noqa
 from associative_embedding.evaluation import predictor as predictor_lib  # noqa: E402
 from associative_embedding.evaluation.coco_keypoints import RESULTS_FILE_NAME  # noqa: E402
 from associative_embedding.evaluation.oracle import ORACLES, parse_oracles  # noqa: E402
+from associative_embedding.modeling import loading  # noqa: E402
 from associative_embedding.refinement import flags as refinement_flags  # noqa: E402
 
 _ANNOTATIONS = flags.DEFINE_string(
@@ -134,7 +135,7 @@ def _segmentation_run(model_path: str | None) -> bool:
     """Whether --model is an instance-segmentation training run (work dir or checkpoint)."""
     if not model_path:
         return False
-    from associative_embedding.training.trainer import config_task, read_training_config
+    from associative_embedding.core.run_dir import config_task, read_training_config
 
     try:
         return config_task(read_training_config(model_path)) == "segmentation"
@@ -142,10 +143,10 @@ def _segmentation_run(model_path: str | None) -> bool:
         return False
 
 
-def _load_network(path: str) -> predictor_lib.Predictor:
+def _load_network(path: str) -> loading.Predictor:
     """--model's network; a missing one is a usage error, a damaged one names the file and the
     reason (a `UserInputError`, printed by run_tool)."""
-    from associative_embedding.training.trainer import load_inference_model
+    from associative_embedding.modeling.loading import load_inference_model
 
     try:
         return load_inference_model(path)
@@ -158,13 +159,13 @@ def _load_network(path: str) -> predictor_lib.Predictor:
 def _evaluate_segmentation() -> int:
     """Scores a segmentation run: decoder settings from its eval config, --scales and
     --input_size override them when given."""
+    from associative_embedding.core.run_dir import read_training_config
     from associative_embedding.data.coco_instances import read_coco_instances
     from associative_embedding.data.voc import read_voc_instances
     from associative_embedding.segmentation.evaluation_hook import (
         evaluate_segmenter,
         segmenter_from_config,
     )
-    from associative_embedding.training.trainer import read_training_config
 
     config = read_training_config(_MODEL.value)
     if flags.FLAGS["scales"].present:

@@ -141,24 +141,25 @@ def main(argv: list[str]) -> None:
 
 def _load_model(workdir: str | None, checkpoint: str | None):
     """(model, training config dict or None) from a work dir or a checkpoint / .keras path."""
-    from associative_embedding.training import trainer
+    from associative_embedding.core import run_dir
+    from associative_embedding.modeling import loading
 
     if workdir:
         try:
-            model = trainer.load_trained_model(workdir, which="best")
+            model = loading.load_trained_model(workdir, which="best")
         except FileNotFoundError as error:
             raise app.UsageError(str(error)) from error
-        return model, trainer.read_training_config(workdir).to_dict()
+        return model, run_dir.read_training_config(workdir).to_dict()
     path = checkpoint
     if path.endswith(".keras"):
         # A missing file is a usage error; a damaged one raises ModelFileError, which names
         # the file and the reason (run_tool prints it).
         try:
-            return trainer.load_keras_model(path), None
+            return loading.load_keras_model(path), None
         except FileNotFoundError as error:
             raise app.UsageError(str(error)) from None
     try:
-        model, config = trainer.load_model_from_checkpoint(path)
+        model, config = loading.load_model_from_checkpoint(path)
     except FileNotFoundError as error:
         raise app.UsageError(str(error)) from error
     return model, config.to_dict()

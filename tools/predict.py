@@ -174,7 +174,7 @@ def _is_checkpoint_prefix(path: str) -> bool:
 
 def _training_eval_settings(model_path: str) -> dict[str, Any]:
     """The training run's `eval` settings when the model is a work dir or checkpoint prefix."""
-    from associative_embedding.training.trainer import read_training_config
+    from associative_embedding.core.run_dir import read_training_config
 
     try:
         return read_training_config(model_path).eval.to_dict()
@@ -220,7 +220,7 @@ def _task(model_path: str) -> str:
         return _TASK.value
     if not _CHECKPOINT.value:
         return "pose"
-    from associative_embedding.training.trainer import config_task, read_training_config
+    from associative_embedding.core.run_dir import config_task, read_training_config
 
     try:
         return config_task(read_training_config(model_path))
@@ -230,14 +230,11 @@ def _task(model_path: str) -> str:
 
 def _run_segmentation(model_path: str, source: Any) -> int:
     """--task=segmentation: a segmentation work dir or checkpoint prefix."""
+    from associative_embedding.core.run_dir import read_training_config, training_workdir
     from associative_embedding.evaluation import predictor as predictor_lib
+    from associative_embedding.modeling.loading import load_inference_model
     from associative_embedding.segmentation import predict as segmentation_predict
     from associative_embedding.segmentation.evaluation_hook import segmenter_from_config
-    from associative_embedding.training.trainer import (
-        load_inference_model,
-        read_training_config,
-        training_workdir,
-    )
 
     try:
         config = read_training_config(model_path)
@@ -308,7 +305,7 @@ def main(argv: list[str]) -> int:
 
     from associative_embedding.inference import estimator as estimator_lib
     from associative_embedding.inference import runner, writers
-    from associative_embedding.training.trainer import load_inference_model
+    from associative_embedding.modeling.loading import load_inference_model
 
     config = _inference_config(model_path)
     try:

@@ -101,7 +101,7 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = _CONFIG.value
-    from associative_embedding.training.config_checks import validate_config
+    from associative_embedding.core.config_checks import validate_config
 
     # Every field before any work: a bad value would otherwise surface at the first traced step
     # or, for an evaluation setting, after training (run_tool prints the ConfigError's lines).
@@ -113,7 +113,8 @@ def main(argv: list[str]) -> None:
 
     # The strategy first: splitting the CPU into logical devices must precede any TF op.
     strategy = strategy_lib.make_strategy(_STRATEGY.value, num_cpu_devices=_NUM_CPU_DEVICES.value)
-    from associative_embedding.training.trainer import CONFIG_NAME, make_trainer
+    from associative_embedding.core.run_dir import CONFIG_NAME
+    from associative_embedding.training.trainer import make_trainer
 
     overrides = config_flags.get_override_values(flags.FLAGS["config"])
     logging.info(

@@ -753,7 +753,7 @@ def resolve_checkpoint(path: str | os.PathLike) -> str:
 def training_config_of(path: str | os.PathLike) -> Any | None:
     """The training config of a work dir or checkpoint prefix (None for a '.keras' file or a
     SavedModel, which carry none)."""
-    from associative_embedding.training.trainer import read_training_config
+    from associative_embedding.core.run_dir import read_training_config
 
     try:
         return read_training_config(os.fspath(path))
@@ -771,8 +771,8 @@ def synthetic_val_split(checkpoint: str | os.PathLike) -> tuple[str, str]:
         ValueError: when the run was not trained on synthetic data.
         FileNotFoundError: naming the missing annotation file.
     """
+    from associative_embedding.core.run_dir import read_training_config, training_workdir
     from associative_embedding.data import synthetic, synthetic_shapes
-    from associative_embedding.training.trainer import read_training_config, training_workdir
 
     checkpoint = os.fspath(checkpoint)
     config = read_training_config(checkpoint)
@@ -859,8 +859,8 @@ def pose_test_settings(config: Any | None, options: PoseEvaluationOptions) -> Po
     Raises:
         ValueError: when the config is not a multi-person pose run.
     """
+    from associative_embedding.core.run_dir import config_task
     from associative_embedding.training.config import base_config, decoder_options
-    from associative_embedding.training.trainer import config_task
 
     if config is None:
         config = base_config()
@@ -937,6 +937,7 @@ def evaluate_pose_rows(
     from tqdm import tqdm
 
     from associative_embedding.evaluation import predictor as predictor_lib
+    from associative_embedding.modeling import loading
 
     if table.task == TASK_SEGMENTATION:
         raise ValueError("Table 5 is instance segmentation: use evaluate_segmentation_row.")
@@ -982,7 +983,7 @@ def evaluate_pose_rows(
             )
             rows = [row for row in rows if not row.refine]
 
-    network = predictor_lib.load_predictor(checkpoint)
+    network = loading.load_predictor(checkpoint)
     records = split.records
     if options.max_images > 0:
         records = records[: options.max_images]
@@ -1112,12 +1113,13 @@ def evaluate_segmentation_row(
         ValueError: when the run is not a segmentation run, no split is given, or the split's
             categories differ from the model's.
     """
-    from associative_embedding.evaluation.predictor import load_predictor, write_json
+    from associative_embedding.core.run_dir import config_task
+    from associative_embedding.evaluation.predictor import write_json
+    from associative_embedding.modeling.loading import load_predictor
     from associative_embedding.segmentation.evaluation_hook import (
         evaluate_segmenter,
         segmenter_from_config,
     )
-    from associative_embedding.training.trainer import config_task
 
     if table.task != TASK_SEGMENTATION:
         raise ValueError(f"Table {table.number} is not instance segmentation.")

@@ -63,11 +63,11 @@ from associative_embedding.data import augment, image_bounds, image_io
 from associative_embedding.evaluation import oracle as oracle_lib
 from associative_embedding.evaluation.coco_keypoints import CocoKeypointEvaluator
 from associative_embedding.evaluation.mpii_multi_person import MpiiMultiPersonEvaluator
+from associative_embedding.modeling.loading import DEFAULT_INPUT_MULTIPLE, Predictor
 
 if TYPE_CHECKING:
     from associative_embedding.refinement.refine import PoseRefiner
 
-DEFAULT_INPUT_MULTIPLE = 64
 DEFAULT_OUTPUT_STRIDE = 4
 FORMAT_COCO = "coco_format"
 FORMAT_MPII_MAT = "mpii_mat"
@@ -77,158 +77,6 @@ _SKIPPED_IMAGE_ISSUES = ("image_missing", "image_unreadable", "image_size_mismat
 
 
 # ------------------------------------------------------------------------------ predictor
-
-
-class Predictor:
-    """Wraps a network: images (B, H, W, 3) in [0, 1] -> last-stack outputs (B, h, w, C).
-
-    Attributes:
-        input_multiple: the input height and width must be multiples of this.
-        output_stride: input pixels per output pixel when the model says so (a Keras
-            network, our SavedModel export), else None (the caller's setting applies).
-        source: where the model came from (for messages).
-    """
-
-    def __init__(
-        self,
-        call: Callable[[tf.Tensor], Any],
-        *,
-        input_multiple: int = DEFAULT_INPUT_MULTIPLE,
-        output_stride: int | None = None,
-        source: str = "model",
-    ) -> None:
-        self._call = call
-        self.input_multiple = int(input_multiple)
-        self.output_stride = None if output_stride is None else int(output_stride)
-        self.source = source
-
-    def __call__(self, images: np.ndarray | tf.Tensor) -> np.ndarray:
-        """Runs the network.
-
-        Args:
-            images: (B, H, W, 3) float32 RGB in [0, 1].
-
-        Returns:
-            (B, h, w, C) float32: the last stack of (B, S, h, w, C) outputs (a model without a
-            stack axis is used as is).
-        """
-        outputs = self._call(tf.convert_to_tensor(images, tf.float32))
-        if isinstance(outputs, Mapping):
-            outputs = _single_output(outputs, self.source)
-        outputs = np.asarray(outputs, dtype=np.float32)
-        if outputs.ndim == 5:
-            return outputs[:, -1]
-        if outputs.ndim == 4:
-            return outputs
-        raise ValueError(
-            f"{self.source}: outputs must be (B, S, h, w, C) or (B, h, w, C), got {outputs.shape}."
-        )
-
-
-def model_predictor(model: Any, source: str | None = None) -> Predictor:
-    """A Predictor over an in-memory Keras model (inference mode, one trace per input rank).
-
-    Args:
-        model: e.g. a ``StackedHourglass``; its ``input_multiple`` is used when it has one.
-        source: how messages name it (default: the model's name).
-    """
-    call = tf.function(
-        lambda images: model(images, training=False),
-        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
-        reduce_retracing=True,
-    )
-    multiple = int(getattr(model, "input_multiple", DEFAULT_INPUT_MULTIPLE))
-    stride = getattr(model, "output_stride", None)
-    return Predictor(
-        call,
-        input_multiple=multiple,
-        output_stride=None if stride is None else int(stride),
-        source=source or model.name,
-    )
-
-
-def _as_int(value: Any) -> int:
-    """An int from a Python number or a restored tf.Variable / tensor."""
-    return int(value.numpy()) if hasattr(value, "numpy") else int(value)
-
-
-def _single_output(outputs: Mapping[str, Any], source: str) -> Any:
-    if len(outputs) == 1:
-        return next(iter(outputs.values()))
-    if "outputs" in outputs:
-        return outputs["outputs"]
-    raise ValueError(
-        f"{source}: the model returns several outputs {sorted(outputs)}; expected one "
-        "(or one named 'outputs')."
-    )
-
-
-def load_predictor(path: str | os.PathLike) -> Predictor:
-    """Loads a network for inference.
-
-    Args:
-        path: a Keras ``.keras`` file (loaded with ``safe_mode=True``, ``compile=False``), a
-            TensorFlow SavedModel directory, a ``tools/train.py`` work dir (its config.json
-            and best checkpoint) or a training checkpoint prefix (WORKDIR/checkpoints/ckpt-N).
-
-    Returns:
-        A ``Predictor``.
-
-    Raises:
-        FileNotFoundError: naming the path when it does not exist.
-        ValueError: when the path is neither format.
-    """
-    path = os.fspath(path)
-    if os.path.isfile(path + ".index") and not os.path.isdir(path):
-        from associative_embedding.training.trainer import load_model_from_checkpoint
-
-        model, _ = load_model_from_checkpoint(path)
-        return model_predictor(model, source=path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"model not found: {path}")
-    if path.endswith(".keras") and os.path.isfile(path):
-        import keras
-
-        # Importing the modeling package registers its serialisable layers and models.
-        import associative_embedding.modeling.hourglass  # noqa: F401
-
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
-        return model_predictor(model, source=path)
-    if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
-        loaded = tf.saved_model.load(path)
-        if hasattr(loaded, "network") and hasattr(loaded, "export_format"):
-            # Our export (export/saved_model.py): its float network function, not the uint8
-            # serving signature, so that evaluation sees exactly the preprocessed input.
-            # The lambda keeps `loaded` (which owns the variables) alive.
-            return Predictor(
-                lambda images: loaded.network(images),
-                input_multiple=int(loaded.input_multiple.numpy()),
-                output_stride=int(loaded.output_stride.numpy()),
-                source=path,
-            )
-        multiple = _as_int(getattr(loaded, "input_multiple", DEFAULT_INPUT_MULTIPLE))
-        signature = getattr(loaded, "signatures", {}).get("serving_default")
-        if signature is not None:
-            names = list(signature.structured_input_signature[1])
-            if len(names) != 1:
-                raise ValueError(f"{path}: serving_default takes {names}; expected one input.")
-            input_name = names[0]
-            return Predictor(
-                lambda images: signature(**{input_name: images}),
-                input_multiple=multiple,
-                source=path,
-            )
-        if callable(loaded):
-            return Predictor(loaded, input_multiple=multiple, source=path)
-        raise ValueError(f"{path}: SavedModel has no serving_default signature and no __call__.")
-    if os.path.isdir(path) and os.path.isfile(os.path.join(path, "config.json")):
-        from associative_embedding.training.trainer import load_trained_model
-
-        return model_predictor(load_trained_model(path), source=path)
-    raise ValueError(
-        f"{path}: not a model this tool can load; give a '.keras' file, a SavedModel directory "
-        "or a tools/train.py work dir."
-    )
 
 
 # ------------------------------------------------------------------------------ estimator

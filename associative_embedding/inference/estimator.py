@@ -36,7 +36,8 @@ from associative_embedding.core.keypoint_info import (
     KeypointInfo,
     get_keypoint_info,
 )
-from associative_embedding.evaluation.predictor import InferenceConfig, PoseEstimator, Predictor
+from associative_embedding.evaluation.predictor import InferenceConfig, PoseEstimator
+from associative_embedding.modeling.loading import Predictor
 
 if TYPE_CHECKING:
     from associative_embedding.refinement.refine import PoseRefiner

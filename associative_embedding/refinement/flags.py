@@ -71,8 +71,8 @@ def refiner_from_flags(holders: RefinementFlags, keypoint_info: Any) -> Any:
     """
     if not holders.checkpoint.value:
         return None
+    from associative_embedding.modeling import loading
     from associative_embedding.refinement.refine import load_refiner, parse_crop_sizes
-    from associative_embedding.training import trainer
 
     options: dict[str, Any] = {}
     if holders.crop_sizes.value:
@@ -82,7 +82,7 @@ def refiner_from_flags(holders: RefinementFlags, keypoint_info: Any) -> Any:
     path = holders.checkpoint.value
     if path.endswith(".keras") and not os.path.isfile(path + ".index"):
         # Keras reports a truncated '.keras' file as "File not found".
-        trainer.check_keras_file(path)
+        loading.check_keras_file(path)
     try:
         return load_refiner(
             path,
@@ -93,5 +93,5 @@ def refiner_from_flags(holders: RefinementFlags, keypoint_info: Any) -> Any:
         )
     except (FileNotFoundError, ValueError):
         raise
-    except trainer.MODEL_READ_ERRORS as error:
-        raise trainer.unreadable_model_error(path, error) from None
+    except loading.MODEL_READ_ERRORS as error:
+        raise loading.unreadable_model_error(path, error) from None

@@ -69,7 +69,7 @@ from associative_embedding.core.keypoint_info import KeypointInfo
 from associative_embedding.refinement import crops
 
 if TYPE_CHECKING:
-    from associative_embedding.evaluation.predictor import Predictor
+    from associative_embedding.modeling.loading import Predictor
 
 __all__ = [
     "ADJUST_MODES",
@@ -496,7 +496,7 @@ def load_refiner(
         ValueError: when the model or the options are unusable, or when a training run's
             config is a segmentation run or has another joint set.
     """
-    from associative_embedding.evaluation.predictor import load_predictor
+    from associative_embedding.modeling.loading import load_predictor
 
     path = os.fspath(path)
     defaults = training_refiner_options(path, keypoint_info)
@@ -518,7 +518,7 @@ def training_refiner_options(path: str | os.PathLike, keypoint_info: KeypointInf
     Raises:
         ValueError: for a segmentation run or a run on another joint set.
     """
-    from associative_embedding.training.trainer import (
+    from associative_embedding.core.run_dir import (
         config_task,
         num_detection_channels,
         read_training_config,

@@ -51,6 +51,7 @@ from associative_embedding.core.record import PoseRecord
 from associative_embedding.data import image_io
 from associative_embedding.data.augment import AugmentConfig
 from associative_embedding.evaluation import predictor as predictor_lib
+from associative_embedding.modeling import loading
 from associative_embedding.modeling.outputs import split_outputs
 from associative_embedding.refinement import crops
 from associative_embedding.refinement import data as refine_data
@@ -406,7 +407,7 @@ class RefinementTrainer(Trainer):
         """A `PoseRefiner` over the model being trained: the crop rule, `refine.crop_size`,
         `eval.flip` and `refine.eval_batch_size` crops per forward pass."""
         return PoseRefiner(
-            predictor_lib.model_predictor(self.model),
+            loading.model_predictor(self.model),
             self.keypoint_info,
             crop_sizes=(self.crop_size,),
             flip=bool(self.config.eval.flip),

@@ -20,7 +20,8 @@ from associative_embedding.core.visualization import draw_instances
 from associative_embedding.data import image_io
 from associative_embedding.data.instances import InstanceCategories, InstanceRecord
 from associative_embedding.evaluation.instance_segmentation import InstanceSegmentationEvaluator
-from associative_embedding.evaluation.predictor import Predictor, model_predictor, write_json
+from associative_embedding.evaluation.predictor import write_json
+from associative_embedding.modeling.loading import Predictor, model_predictor
 from associative_embedding.segmentation.config import instance_decoder_options
 from associative_embedding.segmentation.segmenter import InstanceSegmenter
 

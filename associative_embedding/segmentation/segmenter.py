@@ -28,7 +28,7 @@ from associative_embedding.codec.instance_decode import (
     resize_instance_maps,
 )
 from associative_embedding.data import augment
-from associative_embedding.evaluation.predictor import Predictor
+from associative_embedding.modeling.loading import Predictor
 from associative_embedding.modeling.outputs import split_outputs
 
 # Floor of the detection weight of tags, so that pixels with no detection keep a finite tag.

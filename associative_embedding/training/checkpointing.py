@@ -22,12 +22,7 @@ import types
 import tensorflow as tf
 from absl import logging
 
-# Errors a damaged checkpoint can raise while being read: a truncated or empty data file
-# (IndexError "Read less bytes than requested" from the checkpoint reader, or
-# DataLossError/OutOfRangeError), a missing shard (NotFoundError), a garbled index
-# (InvalidArgumentError, generic OpError), an unreadable file (OSError) or a mismatch detected by
-# the Python side (ValueError, AssertionError).
-RESTORE_ERRORS = (tf.errors.OpError, ValueError, AssertionError, IndexError, OSError)
+from associative_embedding.core.run_dir import RESTORE_ERRORS
 
 
 class CheckpointKeeper:

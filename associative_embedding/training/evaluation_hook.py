@@ -34,12 +34,11 @@ from associative_embedding.evaluation.coco_keypoints import METRIC_NAMES, CocoKe
 from associative_embedding.evaluation.predictor import (
     InferenceConfig,
     PoseEstimator,
-    Predictor,
     build_evaluator,
     evaluate_records,
-    model_predictor,
     write_json,
 )
+from associative_embedding.modeling.loading import Predictor, model_predictor
 from associative_embedding.modeling.outputs import split_outputs
 from associative_embedding.training.config import decoder_options
 

@@ -40,7 +40,6 @@ import os
 import sys
 import threading
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -52,273 +51,22 @@ from absl import logging
 
 from associative_embedding import losses
 from associative_embedding.core import startup
+from associative_embedding.core.config_checks import validate_config
 from associative_embedding.core.keypoint_info import KeypointInfo, get_keypoint_info
-from associative_embedding.modeling import StackedHourglass
-from associative_embedding.training import strategy as strategy_lib
-from associative_embedding.training.checkpointing import (
+from associative_embedding.core.run_dir import (
+    CONFIG_NAME,
     RESTORE_ERRORS,
-    CheckpointKeeper,
-    PreemptionGuard,
+    ModelFileError,
+    config_task,
 )
-from associative_embedding.training.config_checks import ConfigError, validate_config
+from associative_embedding.modeling import StackedHourglass
+from associative_embedding.modeling.loading import build_model_from_config, unreadable_model_error
+from associative_embedding.training import strategy as strategy_lib
+from associative_embedding.training.checkpointing import CheckpointKeeper, PreemptionGuard
 from associative_embedding.training.schedules import WarmupSchedule
 
 LOSS_PARTS = ("heatmap", "pull", "push")
 LOSS_LOG_NAME = "losses.jsonl"
-CONFIG_NAME = "config.json"
-
-
-TASKS = ("pose", "segmentation", "refinement")
-
-#: What loading a damaged '.keras' file can raise: h5py's OSError on a truncated weights file,
-#: zipfile's BadZipFile, JSON and Keras deserialisation errors (ValueError, KeyError, TypeError),
-#: and the checkpoint errors.
-MODEL_READ_ERRORS = (*RESTORE_ERRORS, KeyError, TypeError, EOFError, zipfile.BadZipFile)
-
-
-class ModelFileError(startup.UserInputError, ValueError):
-    """A model file, checkpoint or work dir config that exists but cannot be read; the
-    message names the path and the reason."""
-
-
-def config_task(config: Any) -> str:
-    """The config's task ('pose' when the config predates `config.task`)."""
-    task = config.get("task", "pose") if hasattr(config, "get") else "pose"
-    if task not in TASKS:
-        raise ValueError(f"config.task must be one of {TASKS}, got {task!r}")
-    return task
-
-
-def num_detection_channels(config: Any) -> int:
-    """K of the network: joints of `config.dataset.keypoints` (pose, refinement) or
-    `config.dataset.num_categories` (segmentation)."""
-    if config_task(config) == "segmentation":
-        return int(config.dataset.num_categories)
-    return get_keypoint_info(config.dataset.keypoints).num_joints
-
-
-def build_model_from_config(config: ml_collections.ConfigDict) -> StackedHourglass:
-    """The experiment's network (`config.model`; K from `num_detection_channels`)."""
-    model_config = config.model
-    return StackedHourglass(
-        num_stacks=model_config.num_stacks,
-        widths=tuple(model_config.widths),
-        stem_widths=tuple(model_config.stem_widths),
-        feature_width=model_config.feature_width or None,
-        num_joints=num_detection_channels(config),
-        tag_dim=model_config.tag_dim,
-        batch_norm=model_config.batch_norm,
-        coordinate_channels=bool(model_config.get("coordinate_channels", False)),
-        output_stride=int(config.input.get("output_stride", 4)),
-    )
-
-
-def training_workdir(path: str) -> str:
-    """The `tools/train.py` work dir of a work dir or one of its checkpoint prefixes.
-
-    Args:
-        path: a work dir, or a checkpoint prefix inside one (WORKDIR/checkpoints/ckpt-N,
-            WORKDIR/best/model).
-
-    Raises:
-        FileNotFoundError: naming the path when no config.json is there (or one folder up).
-    """
-    folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
-    candidates = (folder,) if os.path.isdir(path) else (folder, os.path.dirname(folder))
-    for candidate in candidates:
-        if os.path.isfile(os.path.join(candidate, CONFIG_NAME)):
-            return candidate
-    raise FileNotFoundError(f"{path}: no {CONFIG_NAME} found (not a training work dir)")
-
-
-def read_training_config(path: str) -> ml_collections.ConfigDict:
-    """The config.json of a training run, from its work dir or one of its checkpoint prefixes.
-
-    Raises:
-        FileNotFoundError: naming the path when no config.json is there (or one folder up).
-        ModelFileError: naming the config.json when it is not a readable JSON object.
-        ConfigError: naming the config.json and each field its consumers cannot use.
-    """
-    config_path = os.path.join(training_workdir(path), CONFIG_NAME)
-    try:
-        with open(config_path) as handle:
-            values = json.load(handle)
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise ModelFileError(
-            f"{config_path} exists but is unreadable (truncated or corrupt: {_reason(error)})"
-        ) from None
-    if not isinstance(values, dict):
-        raise ModelFileError(f"{config_path}: expected a JSON object, got {type(values).__name__}")
-    validate_config(values, source=config_path)
-    return ml_collections.ConfigDict(values)
-
-
-def load_keras_model(path: str | os.PathLike) -> keras.Model:
-    """Loads a '.keras' model file for inference (`safe_mode=True`, not compiled).
-
-    Raises:
-        FileNotFoundError: naming the path when nothing is there.
-        ModelFileError: naming the path and the reason when the file exists but is not a
-            readable '.keras' file (truncated, corrupt, not a zip archive).
-    """
-    path = os.fspath(path)
-    check_keras_file(path)
-    # Importing the modeling package registers its serialisable layers and models.
-    import associative_embedding.modeling.hourglass  # noqa: F401
-
-    try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except MODEL_READ_ERRORS as error:
-        raise unreadable_model_error(path, error) from None
-
-
-def check_keras_file(path: str) -> None:
-    """Checks, without loading it, that a '.keras' file is a whole zip archive with a model
-    config (Keras itself reports a truncated file as "File not found").
-
-    Raises:
-        FileNotFoundError: naming the path when nothing is there.
-        ModelFileError: naming the path and what is wrong.
-    """
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"model file not found: {path}")
-    if os.path.isdir(path):
-        raise ModelFileError(f"{path} is a directory, not a '.keras' file")
-    problem = None
-    try:
-        if not zipfile.is_zipfile(path):
-            problem = "not a zip archive"
-        else:
-            with zipfile.ZipFile(path) as archive:
-                damaged = archive.testzip()
-                if damaged is not None:
-                    problem = f"{damaged} inside fails its checksum"
-                elif "config.json" not in archive.namelist():
-                    problem = "no config.json inside"
-    except (OSError, zipfile.BadZipFile, EOFError) as error:
-        problem = _reason(error)
-    if problem:
-        raise ModelFileError(
-            f"model file {path} exists but is unreadable (truncated or corrupt: {problem})"
-        )
-
-
-def load_inference_model(path: str | os.PathLike) -> Any:
-    """`evaluation.predictor.load_predictor`, with a missing model told from a damaged one.
-
-    Args:
-        path: a '.keras' file, a SavedModel directory, a `tools/train.py` work dir or a
-            training checkpoint prefix.
-
-    Returns:
-        The `evaluation.predictor.Predictor`.
-
-    Raises:
-        FileNotFoundError: naming the path when nothing is there.
-        ModelFileError: naming the path and the reason when it exists but cannot be read.
-        ConfigError: naming a work dir's config.json and its bad fields.
-        ValueError: when the path is no model format the tools load.
-    """
-    from google.protobuf.message import DecodeError
-
-    from associative_embedding.evaluation.predictor import load_predictor
-
-    path = os.fspath(path)
-    is_keras_file = path.endswith(".keras") and not os.path.isfile(path + ".index")
-    if is_keras_file:
-        # Keras reports a truncated '.keras' file as "File not found" (a ValueError).
-        check_keras_file(path)
-    try:
-        return load_predictor(path)
-    except (FileNotFoundError, startup.UserInputError):
-        raise
-    except ValueError as error:
-        if is_keras_file:
-            raise unreadable_model_error(path, error) from None
-        raise
-    except (*MODEL_READ_ERRORS, DecodeError) as error:
-        raise unreadable_model_error(path, error) from None
-
-
-def unreadable_model_error(path: str, error: BaseException) -> ModelFileError:
-    """The `ModelFileError` for a model or checkpoint at `path` whose loading raised `error`."""
-    if isinstance(error, ModelFileError | ConfigError):
-        return ModelFileError(str(error))
-    if os.path.isfile(f"{path}.index"):
-        kind = "checkpoint"
-    else:
-        kind = "model file" if os.path.isfile(path) else "model"
-    if isinstance(error, AssertionError):
-        return ModelFileError(
-            f"{kind} {path} does not match the network built from the config: {_reason(error)}"
-        )
-    return ModelFileError(
-        f"{kind} {path} exists but is unreadable (truncated or corrupt: {_reason(error)})"
-    )
-
-
-def _reason(error: BaseException) -> str:
-    """An exception as one line: its type and the first line of its message."""
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
-
-
-def load_trained_model(workdir: str, *, which: str = "best") -> StackedHourglass:
-    """Rebuilds a training run's network from WORKDIR/config.json and restores its weights.
-
-    Args:
-        workdir: a `tools/train.py` work dir.
-        which: 'best' (WORKDIR/best/model, the best checkpoint by validation AP) or 'latest'
-            (the newest checkpoint in WORKDIR/checkpoints).
-
-    Raises:
-        FileNotFoundError: naming the missing config or checkpoint.
-    """
-    if which == "best":
-        path = os.path.join(workdir, "best", "model")
-        if not tf.io.gfile.exists(path + ".index"):
-            read_training_config(workdir)  # a missing config.json is the clearer message
-            raise FileNotFoundError(f"{workdir}: no best checkpoint at {path} (no evaluation yet)")
-    elif which == "latest":
-        path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
-        if path is None:
-            read_training_config(workdir)
-            raise FileNotFoundError(f"{workdir}: no checkpoint in {workdir}/checkpoints")
-    else:
-        raise ValueError(f"which must be 'best' or 'latest', got {which!r}")
-    model, _ = load_model_from_checkpoint(path)
-    return model
-
-
-def load_model_from_checkpoint(
-    checkpoint: str,
-) -> tuple[StackedHourglass, ml_collections.ConfigDict]:
-    """Rebuilds the network of a training checkpoint prefix and restores its weights.
-
-    Args:
-        checkpoint: a checkpoint prefix written by the trainer, e.g. WORKDIR/checkpoints/ckpt-500
-            or WORKDIR/best/model; the work dir's config.json is found in its parent folders.
-
-    Returns:
-        (model, training config).
-
-    Raises:
-        FileNotFoundError: naming the checkpoint or the missing config.json.
-        ModelFileError: naming the checkpoint when it exists but cannot be read (truncated or
-            corrupt files, or a network other than its config.json's).
-    """
-    if not tf.io.gfile.exists(checkpoint + ".index"):
-        raise FileNotFoundError(f"no checkpoint at {checkpoint} (expected {checkpoint}.index)")
-    config = read_training_config(checkpoint)
-    model = build_model_from_config(config)
-    # Training checkpoints also hold the optimizer and the input iterator: read the model only
-    # (read(), unlike restore(), has no save counter to match).
-    try:
-        status = tf.train.Checkpoint(model=model).read(checkpoint).expect_partial()
-        status.assert_existing_objects_matched()
-    except RESTORE_ERRORS as error:
-        raise unreadable_model_error(checkpoint, error) from None
-    return model, config
 
 
 class NonFiniteLossError(RuntimeError):

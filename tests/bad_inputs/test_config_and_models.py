@@ -20,7 +20,7 @@ import zipfile
 
 import pytest
 
-from associative_embedding.training import config_checks
+from associative_embedding.core import config_checks
 from associative_embedding.training.config import base_config
 from tests.conftest import PROJECT_ROOT
 
@@ -200,13 +200,14 @@ def test_segmentation_and_refinement_rules():
 def test_the_checks_agree_with_the_code_that_consumes_each_field():
     from associative_embedding import losses
     from associative_embedding.codec import decode, fusion, instance_decode
+    from associative_embedding.core import run_dir
     from associative_embedding.core.keypoint_info import get_keypoint_info
     from associative_embedding.data import augment
     from associative_embedding.modeling import hourglass
     from associative_embedding.segmentation import config as segmentation_config
-    from associative_embedding.training import schedules, trainer
+    from associative_embedding.training import schedules
 
-    assert config_checks.TASKS == trainer.TASKS
+    assert config_checks.TASKS == run_dir.TASKS
     assert config_checks.PUSH_TYPES == losses.PUSH_TYPES
     assert set(config_checks.SEGMENTATION_NORMALIZATIONS) == set(
         losses.SEGMENTATION_NORMALIZATIONS
@@ -248,7 +249,8 @@ def damaged(tmp_path_factory) -> dict[str, pathlib.Path]:
     import keras
     import tensorflow as tf
 
-    from associative_embedding.training.trainer import CONFIG_NAME, build_model_from_config
+    from associative_embedding.core.run_dir import CONFIG_NAME
+    from associative_embedding.modeling.loading import build_model_from_config
 
     root = tmp_path_factory.mktemp("damaged")
     config = base_config()
@@ -308,39 +310,40 @@ def test_damaged_keras_files_named_by_export_and_predict(damaged):
 
 
 def test_library_loaders_tell_missing_from_unreadable(damaged, tmp_path):
-    from associative_embedding.training import trainer
+    from associative_embedding.core import run_dir
+    from associative_embedding.modeling import loading
 
-    with pytest.raises(trainer.ModelFileError, match="Read less bytes than requested") as caught:
-        trainer.load_model_from_checkpoint(str(damaged["checkpoint"]))
+    with pytest.raises(run_dir.ModelFileError, match="Read less bytes than requested") as caught:
+        loading.load_model_from_checkpoint(str(damaged["checkpoint"]))
     assert str(damaged["checkpoint"]) in str(caught.value)
-    with pytest.raises(trainer.ModelFileError, match="not a zip archive") as caught:
-        trainer.load_keras_model(damaged["truncated"])
+    with pytest.raises(run_dir.ModelFileError, match="not a zip archive") as caught:
+        loading.load_keras_model(damaged["truncated"])
     assert str(damaged["truncated"]) in str(caught.value)
     for path in (damaged["truncated"], damaged["corrupt"], damaged["workdir"]):
-        with pytest.raises(trainer.ModelFileError, match="exists but is unreadable") as caught:
-            trainer.load_inference_model(path)
+        with pytest.raises(run_dir.ModelFileError, match="exists but is unreadable") as caught:
+            loading.load_inference_model(path)
         assert str(path) in str(caught.value)
     missing = tmp_path / "missing.keras"
     with pytest.raises(FileNotFoundError, match=f"not found: {missing}"):
-        trainer.load_keras_model(missing)
+        loading.load_keras_model(missing)
     with pytest.raises(FileNotFoundError, match=str(missing)):
-        trainer.load_inference_model(missing)
-    assert trainer.load_keras_model(damaged["whole"]).num_stacks == 2
+        loading.load_inference_model(missing)
+    assert loading.load_keras_model(damaged["whole"]).num_stacks == 2
 
 
 def test_a_work_dir_config_json_is_read_and_checked(damaged, tmp_path):
-    from associative_embedding.training import trainer
+    from associative_embedding.core import run_dir
 
     config_path = tmp_path / "config.json"
     config_path.write_text(damaged["workdir"].joinpath("config.json").read_text()[:300])
-    with pytest.raises(trainer.ModelFileError, match="exists but is unreadable") as caught:
-        trainer.read_training_config(str(tmp_path))
+    with pytest.raises(run_dir.ModelFileError, match="exists but is unreadable") as caught:
+        run_dir.read_training_config(str(tmp_path))
     assert str(config_path) in str(caught.value)
     config = json.loads(damaged["workdir"].joinpath("config.json").read_text())
     config["eval"]["adjust"] = "bogus"
     config_path.write_text(json.dumps(config))
     with pytest.raises(config_checks.ConfigError) as caught:
-        trainer.read_training_config(str(tmp_path))
+        run_dir.read_training_config(str(tmp_path))
     assert str(caught.value) == (
         f"{config_path}: --config.eval.adjust: 'bogus' is not allowed; one of 'official', "
         "'symmetric', 'taylor', 'none'"

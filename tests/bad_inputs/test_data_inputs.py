@@ -35,6 +35,7 @@ from associative_embedding.evaluation import coco_keypoints
 from associative_embedding.evaluation import predictor as predictor_lib
 from associative_embedding.evaluation.coco_keypoints import CocoKeypointEvaluator, load_results
 from associative_embedding.inference import writers
+from associative_embedding.modeling import loading
 from tests.conftest import PROJECT_ROOT
 
 COCO_MINI = "coco_mini_train2017"
@@ -438,7 +439,7 @@ def _tiny_predictor():
 
     keras.utils.set_random_seed(0)
     model = StackedHourglass(num_joints=17, **TINY_MODEL)
-    return model, predictor_lib.model_predictor(model)
+    return model, loading.model_predictor(model)
 
 
 def test_elongated_image_never_gets_joints_outside(tmp_path, caplog):

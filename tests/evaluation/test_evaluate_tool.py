@@ -17,6 +17,7 @@ from associative_embedding.core import transforms
 from associative_embedding.core.keypoint_info import COCO as COCO_INFO
 from associative_embedding.evaluation import predictor as predictor_lib
 from associative_embedding.evaluation.oracle import ground_truth_heatmaps, ground_truth_tags
+from associative_embedding.modeling import loading
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
 TOOL = PROJECT_ROOT / "tools" / "evaluate.py"
@@ -165,7 +166,7 @@ def estimate(split, *, oracles=(), flip=False, scales=(1.0,), fusion="official",
         input_size=256, oracles=oracles, flip=flip, scales=scales, fusion=fusion
     )
     estimator = predictor_lib.PoseEstimator(
-        predictor_lib.Predictor(network, source="fake"), split.keypoint_info, config
+        loading.Predictor(network, source="fake"), split.keypoint_info, config
     )
     prediction = estimator(record)
     assert network.calls == len(scales)  # the flipped image rides in the same batch
@@ -222,10 +223,10 @@ def test_configuration_errors(tmp_path):
     with pytest.raises(ValueError, match="model is needed"):
         predictor_lib.PoseEstimator(None, COCO_INFO, predictor_lib.InferenceConfig())
     with pytest.raises(FileNotFoundError, match="missing.keras"):
-        predictor_lib.load_predictor(tmp_path / "missing.keras")
+        loading.load_predictor(tmp_path / "missing.keras")
     (tmp_path / "weights.h5").write_bytes(b"x")
     with pytest.raises(ValueError, match="weights.h5"):
-        predictor_lib.load_predictor(tmp_path / "weights.h5")
+        loading.load_predictor(tmp_path / "weights.h5")
     assert predictor_lib.parse_scales("2,1,0.5") == (2.0, 1.0, 0.5)
     with pytest.raises(ValueError):
         predictor_lib.parse_scales("1,-1")
@@ -248,12 +249,12 @@ def test_load_predictor_keras_and_saved_model(tiny_model_file, tmp_path):
     path, model = tiny_model_file
     images = np.random.default_rng(0).uniform(size=(2, 64, 96, 3)).astype(np.float32)
     expected = model(images).numpy()[:, -1]
-    predictor = predictor_lib.load_predictor(path)
+    predictor = loading.load_predictor(path)
     assert predictor.input_multiple == 8
     np.testing.assert_allclose(predictor(images), expected, atol=1e-5)
     exported = tmp_path / "saved_model"
     model.export(str(exported), verbose=False)
-    from_saved_model = predictor_lib.load_predictor(exported)
+    from_saved_model = loading.load_predictor(exported)
     np.testing.assert_allclose(from_saved_model(images), expected, atol=1e-5)
 
 
@@ -347,7 +348,7 @@ def padded_photo_ap(split, *, flip: bool, mask_padding: bool = True) -> float:
         input_size=512, flip=flip, mask_padding=mask_padding, decoder={"adjust": "taylor"}
     )
     estimator = predictor_lib.PoseEstimator(
-        predictor_lib.Predictor(network, source="perfect"), split.keypoint_info, config
+        loading.Predictor(network, source="perfect"), split.keypoint_info, config
     )
 
     def estimate_record(record):

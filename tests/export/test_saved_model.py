@@ -19,7 +19,7 @@ from associative_embedding.core.keypoint_info import COCO
 from associative_embedding.evaluation import predictor as predictor_lib
 from associative_embedding.export import saved_model
 from associative_embedding.inference.estimator import ImagePoseEstimator
-from associative_embedding.modeling import StackedHourglass
+from associative_embedding.modeling import StackedHourglass, loading
 
 # TF 2.21 announces the move of tf.lite.Interpreter to ai_edge_litert (not a dependency here).
 pytestmark = pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")
@@ -116,7 +116,7 @@ def test_predict_poses_agrees_with_the_numpy_estimator(exported):
     """The in-graph preprocessing, decoding and back-projection against ImagePoseEstimator
     with the NumPy decoder on the same network (loaded from the export)."""
     _, _, version_dir, loaded = exported
-    network = predictor_lib.load_predictor(version_dir)
+    network = loading.load_predictor(version_dir)
     estimator = ImagePoseEstimator(
         network, COCO, predictor_lib.InferenceConfig(input_size=128, decoder=DECODER)
     )

@@ -33,8 +33,9 @@ def tiny_workdir(tmp_path_factory) -> pathlib.Path:
     import keras
     import tensorflow as tf
 
+    from associative_embedding.core.run_dir import CONFIG_NAME
+    from associative_embedding.modeling.loading import build_model_from_config
     from associative_embedding.training.config import base_config
-    from associative_embedding.training.trainer import CONFIG_NAME, build_model_from_config
 
     config = base_config()
     config.model.update(TINY_MODEL)

@@ -14,6 +14,7 @@ from associative_embedding.core.visualization import person_joint_tags
 from associative_embedding.evaluation import predictor as predictor_lib
 from associative_embedding.evaluation.oracle import ground_truth_heatmaps, ground_truth_tags
 from associative_embedding.inference.estimator import ImagePoseEstimator, infer_layout
+from associative_embedding.modeling import loading
 
 TAG_SPACING = 3.0
 
@@ -39,7 +40,7 @@ def record_of(image: np.ndarray) -> PoseRecord:
     ("scales", "flip", "fusion"), [((1.0,), False, "official"), ((1.0, 0.5), True, "paper")]
 )
 def test_matches_pose_estimator_on_the_same_pixels(tiny_model_path, scales, flip, fusion):
-    predictor = predictor_lib.load_predictor(tiny_model_path)
+    predictor = loading.load_predictor(tiny_model_path)
     config = predictor_lib.InferenceConfig(input_size=128, scales=scales, flip=flip, fusion=fusion)
     image = noise_image(150, 100)
     expected = predictor_lib.PoseEstimator(predictor, COCO, config).estimate(record_of(image))
@@ -104,7 +105,7 @@ def test_recovers_known_people_in_image_pixels(scales, flip, max_error):
     height, width, input_size = 300, 200, 256
     keypoints = two_people(height, width)
     network = OracleNetwork(keypoints, (height, width), [input_size * s for s in scales])
-    predictor = predictor_lib.Predictor(network, input_multiple=64, source="oracle")
+    predictor = loading.Predictor(network, input_multiple=64, source="oracle")
     config = predictor_lib.InferenceConfig(
         input_size=input_size, scales=scales, flip=flip,
         decoder={"refine": False, "adjust": "symmetric"},
@@ -150,14 +151,14 @@ def test_no_person_gives_empty_arrays():
     def silent(images):
         return np.zeros((images.shape[0], images.shape[1] // 4, images.shape[2] // 4, 34))
 
-    predictor = predictor_lib.Predictor(silent, input_multiple=64)
+    predictor = loading.Predictor(silent, input_multiple=64)
     prediction = ImagePoseEstimator(predictor, COCO)(np.zeros((90, 120, 3), np.uint8))
     assert prediction.poses.shape == (0, 17, 3)
     assert prediction.scores.shape == (0,)
 
 
 def test_rejects_oracles_and_bad_images(tiny_model_path):
-    predictor = predictor_lib.load_predictor(tiny_model_path)
+    predictor = loading.load_predictor(tiny_model_path)
     with pytest.raises(ValueError, match="ground truth"):
         ImagePoseEstimator(predictor, COCO, predictor_lib.InferenceConfig(oracles={"gt_tags"}))
     with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
@@ -166,11 +167,11 @@ def test_rejects_oracles_and_bad_images(tiny_model_path):
         ImagePoseEstimator(predictor, CROWDPOSE)(np.zeros((64, 64, 3), np.uint8))
 
 
-def fake_predictor(channels: int) -> predictor_lib.Predictor:
+def fake_predictor(channels: int) -> loading.Predictor:
     def call(images):
         return np.zeros((images.shape[0], images.shape[1] // 4, images.shape[2] // 4, channels))
 
-    return predictor_lib.Predictor(call, input_multiple=64, source=f"fake{channels}")
+    return loading.Predictor(call, input_multiple=64, source=f"fake{channels}")
 
 
 @pytest.mark.parametrize(
@@ -189,17 +190,17 @@ def test_infer_layout_errors(tiny_model_path):
         infer_layout(fake_predictor(17 * 14))  # fits COCO (D = 13) and CrowdPose (D = 16)
     with pytest.raises(ValueError, match="fake35: 35 output channels do not fit coco"):
         infer_layout(fake_predictor(35), COCO)
-    layout = infer_layout(predictor_lib.load_predictor(tiny_model_path))
+    layout = infer_layout(loading.load_predictor(tiny_model_path))
     assert (layout.num_joints, layout.tag_dim, layout.output_stride) == (17, 1, 4)
 
 
 def test_a_checkpoint_prefix_loads_like_its_work_dir(tiny_workdir):
     """load_predictor accepts WORKDIR/best/model (config.json found in the parent folder)."""
-    from_workdir = predictor_lib.load_predictor(tiny_workdir)
-    from_prefix = predictor_lib.load_predictor(str(tiny_workdir / "best" / "model"))
+    from_workdir = loading.load_predictor(tiny_workdir)
+    from_prefix = loading.load_predictor(str(tiny_workdir / "best" / "model"))
     images = np.random.default_rng(0).random((1, 64, 64, 3)).astype(np.float32)
     np.testing.assert_array_equal(from_prefix(images), from_workdir(images))
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        from associative_embedding.training.trainer import load_model_from_checkpoint
+        from associative_embedding.modeling.loading import load_model_from_checkpoint
 
         load_model_from_checkpoint(str(tiny_workdir / "best" / "missing"))

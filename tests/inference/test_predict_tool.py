@@ -17,6 +17,7 @@ from associative_embedding.core.visualization import DEFAULT_DRAW_THRESHOLD
 from associative_embedding.evaluation import predictor as predictor_lib
 from associative_embedding.inference import runner, sources, writers
 from associative_embedding.inference.estimator import ImagePoseEstimator, ImagePrediction
+from associative_embedding.modeling import loading
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
 TOOL = PROJECT_ROOT / "tools" / "predict.py"
@@ -146,13 +147,13 @@ def test_tool_usage_errors_name_the_path(tmp_path, tiny_model_path, make_args, m
 # ---------------------------------------------------------------------------- in process
 
 
-def silent_predictor() -> predictor_lib.Predictor:
+def silent_predictor() -> loading.Predictor:
     """A network that never detects anything (all heatmaps 0)."""
 
     def call(images):
         return np.zeros((images.shape[0], images.shape[1] // 4, images.shape[2] // 4, 34))
 
-    return predictor_lib.Predictor(call, input_multiple=64, source="silent")
+    return loading.Predictor(call, input_multiple=64, source="silent")
 
 
 def test_an_image_without_people_gives_empty_lists(tmp_path):
@@ -181,7 +182,7 @@ def test_run_prediction_thresholds_and_video_frames(tmp_path, tiny_model_path):
     for index in range(3):
         writer.write(np.full((64, 96, 3), 100 + 20 * index, np.uint8))  # flat: no codec noise
     writer.release()
-    predictor = predictor_lib.load_predictor(tiny_model_path)
+    predictor = loading.load_predictor(tiny_model_path)
     config = predictor_lib.InferenceConfig(input_size=64)
     estimator = ImagePoseEstimator(predictor, COCO, config)
     out = tmp_path / "out"

@@ -20,6 +20,7 @@ from associative_embedding.data.image_bounds import clip_poses_to_image
 from associative_embedding.evaluation import predictor as predictor_lib
 from associative_embedding.evaluation.oracle import ground_truth_heatmaps, ground_truth_tags
 from associative_embedding.inference.estimator import ImagePoseEstimator
+from associative_embedding.modeling import loading
 from associative_embedding.refinement import crops
 from associative_embedding.refinement.refine import (
     PoseRefiner,
@@ -105,7 +106,7 @@ class CropFake:
 
 def make_refiner(fake, **options) -> PoseRefiner:
     return PoseRefiner(
-        predictor_lib.Predictor(fake, input_multiple=64, source="fake"), COCO, **options
+        loading.Predictor(fake, input_multiple=64, source="fake"), COCO, **options
     )
 
 
@@ -338,7 +339,7 @@ def test_pose_estimators_with_a_refiner(flip):
     displaced = truth.copy()
     displaced[0, DISPLACED_JOINT] += (15.0, -9.0)
     image = coordinate_image()
-    network = predictor_lib.Predictor(MultiPersonFake(displaced), source="multi-person fake")
+    network = loading.Predictor(MultiPersonFake(displaced), source="multi-person fake")
     config = predictor_lib.InferenceConfig(input_size=SIZE, flip=flip)
     record = image_record(image, np.concatenate([truth, np.full((2, K, 1), 2.0)], axis=-1))
 
@@ -390,9 +391,10 @@ def tiny_models(tmp_path_factory):
     import keras
     import tensorflow as tf
 
+    from associative_embedding.core.run_dir import CONFIG_NAME
     from associative_embedding.modeling.hourglass import StackedHourglass
+    from associative_embedding.modeling.loading import build_model_from_config
     from associative_embedding.refinement.trainer import refinement_base_config
-    from associative_embedding.training.trainer import CONFIG_NAME, build_model_from_config
 
     folder = tmp_path_factory.mktemp("models")
     keras.utils.set_random_seed(0)
@@ -483,7 +485,7 @@ def test_evaluate_tool_with_refine_checkpoint(tiny_models, tmp_path):
     # The same pipeline in this process: the tool's results are the refined poses.
     split = predictor_lib.read_split(annotations, tmp_path)
     config = predictor_lib.InferenceConfig(input_size=256, decoder={"detection_threshold": 0.0})
-    network = predictor_lib.load_predictor(tiny_models / "multi.keras")
+    network = loading.load_predictor(tiny_models / "multi.keras")
     refiner = load_refiner(
         tiny_models / "refine.keras", COCO, crop_sizes=(64, 128), threshold=0.0,
         agree_radius=1e6,

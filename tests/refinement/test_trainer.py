@@ -15,6 +15,7 @@ from associative_embedding.core.keypoint_info import get_keypoint_info
 from associative_embedding.data import synthetic
 from associative_embedding.data.augment import AugmentConfig
 from associative_embedding.evaluation import predictor as predictor_lib
+from associative_embedding.modeling import loading
 from associative_embedding.refinement import data as refine_data
 from associative_embedding.refinement.refine import PoseRefiner
 from associative_embedding.refinement.trainer import (
@@ -186,7 +187,7 @@ def test_ground_truth_heatmaps_score_perfectly(tmp_path):
     counts = [record.num_people for record in records if record.num_people]
     assert sum(counts) == len(heatmaps) > 0
     targets = np.split(heatmaps, np.cumsum(counts)[:-1])
-    predictor = predictor_lib.Predictor(_TargetPredictor(targets), input_multiple=64)
+    predictor = loading.Predictor(_TargetPredictor(targets), input_multiple=64)
     refiner = PoseRefiner(predictor, COCO, crop_sizes=(crop_size,), flip=False,
                           adjust="taylor")
     metrics, _ = evaluate_people(refiner, split, records, adjust="taylor")

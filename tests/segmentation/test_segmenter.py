@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from associative_embedding.evaluation.predictor import Predictor
+from associative_embedding.modeling.loading import Predictor
 from associative_embedding.segmentation.segmenter import InstanceSegmenter
 
 

@@ -171,8 +171,7 @@ def test_sigkill_at_a_random_step_then_restart_equals_an_uninterrupted_run(tmp_p
 
 def test_work_dir_rebuilds_the_trained_model_for_evaluation(tmp_path, synthetic_root):
     """config.json + best checkpoint -> the same network (load_trained_model, load_predictor)."""
-    from associative_embedding.evaluation.predictor import load_predictor
-    from associative_embedding.training.trainer import load_trained_model
+    from associative_embedding.modeling.loading import load_predictor, load_trained_model
 
     config = _config(synthetic_root, train__num_steps=2)
     trainer = PoseTrainer(config, tmp_path)

@@ -1,0 +1,114 @@
+"""Training-run directories: the config.json a run writes, and the task and channels it names.
+
+A `tools/train.py` work dir holds config.json, checkpoints/ckpt-N and best/model. Everything that
+opens a trained model (evaluation, export, refinement, the tools) starts from the work dir's
+config, so reading it lives here, below every consumer, and the loading of the network itself in
+`modeling.loading`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import ml_collections
+import tensorflow as tf
+
+from associative_embedding.core import startup
+from associative_embedding.core.config_checks import ConfigError, validate_config
+from associative_embedding.core.keypoint_info import get_keypoint_info
+
+__all__ = [
+    "CONFIG_NAME",
+    "RESTORE_ERRORS",
+    "TASKS",
+    "ConfigError",
+    "ModelFileError",
+    "config_task",
+    "num_detection_channels",
+    "read_training_config",
+    "training_workdir",
+]
+
+
+# Errors a damaged checkpoint can raise while being read: a truncated or empty data file
+# (IndexError "Read less bytes than requested" from the checkpoint reader, or
+# DataLossError/OutOfRangeError), a missing shard (NotFoundError), a garbled index
+# (InvalidArgumentError, generic OpError), an unreadable file (OSError) or a mismatch detected by
+# the Python side (ValueError, AssertionError).
+RESTORE_ERRORS = (tf.errors.OpError, ValueError, AssertionError, IndexError, OSError)
+
+
+CONFIG_NAME = "config.json"
+
+
+TASKS = ("pose", "segmentation", "refinement")
+
+
+class ModelFileError(startup.UserInputError, ValueError):
+    """A model file, checkpoint or work dir config that exists but cannot be read; the
+    message names the path and the reason."""
+
+
+def config_task(config: Any) -> str:
+    """The config's task ('pose' when the config predates `config.task`)."""
+    task = config.get("task", "pose") if hasattr(config, "get") else "pose"
+    if task not in TASKS:
+        raise ValueError(f"config.task must be one of {TASKS}, got {task!r}")
+    return task
+
+
+def num_detection_channels(config: Any) -> int:
+    """K of the network: joints of `config.dataset.keypoints` (pose, refinement) or
+    `config.dataset.num_categories` (segmentation)."""
+    if config_task(config) == "segmentation":
+        return int(config.dataset.num_categories)
+    return get_keypoint_info(config.dataset.keypoints).num_joints
+
+
+def training_workdir(path: str) -> str:
+    """The `tools/train.py` work dir of a work dir or one of its checkpoint prefixes.
+
+    Args:
+        path: a work dir, or a checkpoint prefix inside one (WORKDIR/checkpoints/ckpt-N,
+            WORKDIR/best/model).
+
+    Raises:
+        FileNotFoundError: naming the path when no config.json is there (or one folder up).
+    """
+    folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    candidates = (folder,) if os.path.isdir(path) else (folder, os.path.dirname(folder))
+    for candidate in candidates:
+        if os.path.isfile(os.path.join(candidate, CONFIG_NAME)):
+            return candidate
+    raise FileNotFoundError(f"{path}: no {CONFIG_NAME} found (not a training work dir)")
+
+
+def read_training_config(path: str) -> ml_collections.ConfigDict:
+    """The config.json of a training run, from its work dir or one of its checkpoint prefixes.
+
+    Raises:
+        FileNotFoundError: naming the path when no config.json is there (or one folder up).
+        ModelFileError: naming the config.json when it is not a readable JSON object.
+        ConfigError: naming the config.json and each field its consumers cannot use.
+    """
+    config_path = os.path.join(training_workdir(path), CONFIG_NAME)
+    try:
+        with open(config_path) as handle:
+            values = json.load(handle)
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ModelFileError(
+            f"{config_path} exists but is unreadable "
+            f"(truncated or corrupt: {describe_error(error)})"
+        ) from None
+    if not isinstance(values, dict):
+        raise ModelFileError(f"{config_path}: expected a JSON object, got {type(values).__name__}")
+    validate_config(values, source=config_path)
+    return ml_collections.ConfigDict(values)
+
+
+def describe_error(error: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
