@@ -47,7 +47,7 @@ import pathlib
 
 import ml_collections
 
-from associative_embedding.refinement.trainer import refinement_base_config
+from associative_embedding.tasks.refinement.trainer import refinement_base_config
 from associative_embedding.training.config import shrink_for_smoke
 
 # ../shared/data beside the repository (the experiments folder's parent), not the CWD.

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from associative_embedding.refinement.trainer import refinement_base_config
+from associative_embedding.tasks.refinement.trainer import refinement_base_config
 from associative_embedding.training.config import shrink_for_smoke
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from associative_embedding.segmentation.config import (
+from associative_embedding.tasks.segmentation.config import (
     segmentation_base_config,
     shrink_segmentation_for_smoke,
 )

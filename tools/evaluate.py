@@ -58,7 +58,7 @@ from associative_embedding.evaluation import predictor as predictor_lib  # noqa:
 from associative_embedding.evaluation.coco_keypoints import RESULTS_FILE_NAME  # noqa: E402
 from associative_embedding.evaluation.oracle import ORACLES, parse_oracles  # noqa: E402
 from associative_embedding.modeling import loading  # noqa: E402
-from associative_embedding.refinement import flags as refinement_flags  # noqa: E402
+from associative_embedding.tasks.refinement import flags as refinement_flags  # noqa: E402
 
 _ANNOTATIONS = flags.DEFINE_string(
     "annotations", None, "COCO-format keypoint JSON, MPII JSON conversion or MPII .mat release."
@@ -162,7 +162,7 @@ def _evaluate_segmentation() -> int:
     from associative_embedding.core.run_dir import read_training_config
     from associative_embedding.data.coco_instances import read_coco_instances
     from associative_embedding.data.voc import read_voc_instances
-    from associative_embedding.segmentation.evaluation_hook import (
+    from associative_embedding.tasks.segmentation.evaluation_hook import (
         evaluate_segmenter,
         segmenter_from_config,
     )

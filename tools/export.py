@@ -34,7 +34,7 @@ startup.start_tool()
 from absl import app, flags  # noqa: E402
 
 from associative_embedding.conversion import release_config  # noqa: E402
-from associative_embedding.refinement import flags as refinement_flags  # noqa: E402
+from associative_embedding.tasks.refinement import flags as refinement_flags  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A tools/train.py work dir: its best checkpoint.")
 _CHECKPOINT = flags.DEFINE_string(
@@ -168,7 +168,7 @@ def _load_model(workdir: str | None, checkpoint: str | None):
 def _export_refinement(keypoint_info) -> str:
     """Exports --refine_checkpoint to EXPORT_DIR/refinement/<version>; returns that folder."""
     from associative_embedding.export.refinement import export_refinement_model
-    from associative_embedding.refinement.refine import (
+    from associative_embedding.tasks.refinement.refine import (
         parse_crop_sizes,
         training_refiner_options,
     )

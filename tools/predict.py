@@ -37,11 +37,11 @@ Writes under --output_dir (see associative_embedding/inference/writers.py):
                        phantoms; the JSON files keep everyone),
     tag_plots/         with --tag_plot: <name>_tags.png (tag per joint and person) and
                        <name>_tag_maps.png (each joint's tag map over the image).
-For --task=segmentation the files are described in associative_embedding/segmentation/
+For --task=segmentation the files are described in associative_embedding/tasks/segmentation/
 predict.py (results.json with RLE masks, predictions.json with 'instances', drawings with
 coloured masks); the decoder settings come from the training run's eval section.
-The work is done by ``associative_embedding.inference`` and ``associative_embedding.segmentation``;
-this file only parses flags.
+The work is done by ``associative_embedding.inference`` and
+``associative_embedding.tasks.segmentation``; this file only parses flags.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ from associative_embedding.core.visualization import DEFAULT_DRAW_THRESHOLD  # n
 
 # OpenCV only: input errors are reported before TensorFlow is imported (main imports it).
 from associative_embedding.inference import sources  # noqa: E402
-from associative_embedding.refinement import flags as refinement_flags  # noqa: E402
+from associative_embedding.tasks.refinement import flags as refinement_flags  # noqa: E402
 
 _INPUT = flags.DEFINE_string(
     "input", None,
@@ -233,8 +233,8 @@ def _run_segmentation(model_path: str, source: Any) -> int:
     from associative_embedding.core.run_dir import read_training_config, training_workdir
     from associative_embedding.evaluation import predictor as predictor_lib
     from associative_embedding.modeling.loading import load_inference_model
-    from associative_embedding.segmentation import predict as segmentation_predict
-    from associative_embedding.segmentation.evaluation_hook import segmenter_from_config
+    from associative_embedding.tasks.segmentation import predict as segmentation_predict
+    from associative_embedding.tasks.segmentation.evaluation_hook import segmenter_from_config
 
     try:
         config = read_training_config(model_path)

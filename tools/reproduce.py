@@ -29,7 +29,7 @@ Rows of --metrics=ROW=path: 'ours' for Tables 1, 2, 3, 5 (a bare path works too)
 'single_refine', 'multi', 'multi_refine' for Table 4. Rows not given there are evaluated when
 --checkpoint is given, else printed as 'not run'. The table goes to stdout and to
 OUTPUT_DIR/table<N>.md and .json; each evaluated row's files to OUTPUT_DIR/table<N>/<row>/.
-The work is done by ``associative_embedding.evaluation.paper_tables``; this file parses flags.
+The work is done by ``associative_embedding.reproduce``; this file parses flags.
 """
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ startup.start_tool()
 
 from absl import app, flags  # noqa: E402
 
+from associative_embedding import reproduce as paper_tables  # noqa: E402
 from associative_embedding.conversion import release_config  # noqa: E402
-from associative_embedding.evaluation import paper_tables  # noqa: E402
-from associative_embedding.refinement import flags as refinement_flags  # noqa: E402
+from associative_embedding.tasks.refinement import flags as refinement_flags  # noqa: E402
 
 _TABLE = flags.DEFINE_enum("table", None, ["1", "2", "3", "4", "5"], "The paper's table.")
 _SMOKE = flags.DEFINE_bool(
@@ -137,7 +137,7 @@ def _split_paths(table: paper_tables.PaperTable) -> tuple[str, str]:
 
 
 def _refine_options() -> dict:
-    from associative_embedding.refinement.refine import parse_crop_sizes
+    from associative_embedding.tasks.refinement.refine import parse_crop_sizes
 
     options = {
         "threshold": REFINEMENT.threshold.value,

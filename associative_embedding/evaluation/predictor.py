@@ -66,7 +66,7 @@ from associative_embedding.evaluation.mpii_multi_person import MpiiMultiPersonEv
 from associative_embedding.modeling.loading import DEFAULT_INPUT_MULTIPLE, Predictor
 
 if TYPE_CHECKING:
-    from associative_embedding.refinement.refine import PoseRefiner
+    from associative_embedding.tasks.refinement.refine import PoseRefiner
 
 DEFAULT_OUTPUT_STRIDE = 4
 FORMAT_COCO = "coco_format"

@@ -40,7 +40,7 @@ from associative_embedding.evaluation.predictor import InferenceConfig, PoseEsti
 from associative_embedding.modeling.loading import Predictor
 
 if TYPE_CHECKING:
-    from associative_embedding.refinement.refine import PoseRefiner
+    from associative_embedding.tasks.refinement.refine import PoseRefiner
 
 __all__ = [
     "ImagePoseEstimator",

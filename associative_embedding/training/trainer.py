@@ -84,11 +84,11 @@ def make_trainer(
     validate_config(config)
     task = config_task(config)
     if task == "segmentation":
-        from associative_embedding.segmentation.trainer import SegmentationTrainer
+        from associative_embedding.tasks.segmentation.trainer import SegmentationTrainer
 
         return SegmentationTrainer(config, workdir, strategy, data)
     if task == "refinement":
-        from associative_embedding.refinement.trainer import RefinementTrainer
+        from associative_embedding.tasks.refinement.trainer import RefinementTrainer
 
         return RefinementTrainer(config, workdir, strategy, data)
     return PoseTrainer(config, workdir, strategy, data)

@@ -97,8 +97,8 @@ def test_a_usage_error_prints_the_message_and_no_flag_help(tmp_path):
 
 
 def test_base_configs_and_every_experiment_pass():
-    from associative_embedding.refinement.trainer import refinement_base_config
-    from associative_embedding.segmentation.config import segmentation_base_config
+    from associative_embedding.tasks.refinement.trainer import refinement_base_config
+    from associative_embedding.tasks.segmentation.config import segmentation_base_config
 
     for config in (base_config(), segmentation_base_config(), refinement_base_config()):
         config_checks.validate_config(config)
@@ -177,8 +177,8 @@ def test_every_bad_field_gets_its_own_line_and_unknown_fields_pass():
 
 
 def test_segmentation_and_refinement_rules():
-    from associative_embedding.refinement.trainer import refinement_base_config
-    from associative_embedding.segmentation.config import segmentation_base_config
+    from associative_embedding.tasks.refinement.trainer import refinement_base_config
+    from associative_embedding.tasks.segmentation.config import segmentation_base_config
 
     config = segmentation_base_config()
     config.model.tag_dim = 2
@@ -204,7 +204,7 @@ def test_the_checks_agree_with_the_code_that_consumes_each_field():
     from associative_embedding.core.keypoint_info import get_keypoint_info
     from associative_embedding.data import augment
     from associative_embedding.modeling import hourglass
-    from associative_embedding.segmentation import config as segmentation_config
+    from associative_embedding.tasks.segmentation import config as segmentation_config
     from associative_embedding.training import schedules
 
     assert config_checks.TASKS == run_dir.TASKS

@@ -13,7 +13,7 @@ import numpy as np
 
 from associative_embedding.core.keypoint_info import COCO
 from associative_embedding.modeling import StackedHourglass
-from associative_embedding.refinement.refine import load_refiner
+from associative_embedding.tasks.refinement.refine import load_refiner
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
 TINY = dict(num_stacks=1, widths=(8, 8, 8, 8, 8), stem_widths=(8, 8), feature_width=8)

@@ -40,7 +40,7 @@ from associative_embedding.inference.writers import (
     image_id_from_name,
     write_json_atomically,
 )
-from associative_embedding.segmentation.segmenter import InstanceSegmenter
+from associative_embedding.tasks.segmentation.segmenter import InstanceSegmenter
 
 CATEGORIES_FILE = "categories.json"
 

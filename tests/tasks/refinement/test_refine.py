@@ -21,15 +21,15 @@ from associative_embedding.evaluation import predictor as predictor_lib
 from associative_embedding.evaluation.oracle import ground_truth_heatmaps, ground_truth_tags
 from associative_embedding.inference.estimator import ImagePoseEstimator
 from associative_embedding.modeling import loading
-from associative_embedding.refinement import crops
-from associative_embedding.refinement.refine import (
+from associative_embedding.tasks.refinement import crops
+from associative_embedding.tasks.refinement.refine import (
     PoseRefiner,
     load_refiner,
     locate_peaks,
     parse_crop_sizes,
 )
 
-PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
+PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[3]
 K = COCO.num_joints
 SIZE = 256  # the test image is SIZE x SIZE
 DISPLACED_JOINT = 9  # left wrist: a left/right joint, so flip re-indexing matters
@@ -394,7 +394,7 @@ def tiny_models(tmp_path_factory):
     from associative_embedding.core.run_dir import CONFIG_NAME
     from associative_embedding.modeling.hourglass import StackedHourglass
     from associative_embedding.modeling.loading import build_model_from_config
-    from associative_embedding.refinement.trainer import refinement_base_config
+    from associative_embedding.tasks.refinement.trainer import refinement_base_config
 
     folder = tmp_path_factory.mktemp("models")
     keras.utils.set_random_seed(0)

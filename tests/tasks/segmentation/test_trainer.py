@@ -16,10 +16,10 @@ import tensorflow as tf
 from PIL import Image
 from pycocotools.coco import COCO
 
-from associative_embedding.segmentation.trainer import SegmentationTrainer
+from associative_embedding.tasks.segmentation.trainer import SegmentationTrainer
 from associative_embedding.training.trainer import make_trainer
 
-PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
+PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[3]
 
 
 def _config(name: str, variant: str = ""):

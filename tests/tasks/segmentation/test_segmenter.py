@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from associative_embedding.modeling.loading import Predictor
-from associative_embedding.segmentation.segmenter import InstanceSegmenter
+from associative_embedding.tasks.segmentation.segmenter import InstanceSegmenter
 
 
 def _masks(height, width):

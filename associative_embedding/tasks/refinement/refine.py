@@ -66,7 +66,7 @@ from absl import logging
 from associative_embedding.codec import resize_maps
 from associative_embedding.codec.decode import to_corner_coordinates
 from associative_embedding.core.keypoint_info import KeypointInfo
-from associative_embedding.refinement import crops
+from associative_embedding.tasks.refinement import crops
 
 if TYPE_CHECKING:
     from associative_embedding.modeling.loading import Predictor

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from associative_embedding.core import transforms
-from associative_embedding.refinement import crops
+from associative_embedding.tasks.refinement import crops
 
 # (x, y, w, h) boxes: tall, wide, tiny (min_side applies), a single joint, partly outside.
 BOXES = [

@@ -1,6 +1,6 @@
 """The refinement command-line flags shared by tools/evaluate.py and tools/predict.py.
 
-    from associative_embedding.refinement import flags as refinement_flags
+    from associative_embedding.tasks.refinement import flags as refinement_flags
     REFINEMENT = refinement_flags.define_flags()          # at import time of the tool
     refiner = refinement_flags.refiner_from_flags(REFINEMENT, keypoint_info)   # or None
 """
@@ -33,8 +33,8 @@ def define_flags() -> RefinementFlags:
             "refine_checkpoint", None,
             "Single-person refinement network (paper Table 4): a refinement training work dir "
             "(its best checkpoint), a checkpoint prefix or a '.keras' file. Every decoded "
-            "person is cropped and refined (associative_embedding/refinement/refine.py). Pose "
-            "task only.",
+            "person is cropped and refined (associative_embedding/tasks/refinement/refine.py). "
+            "Pose task only.",
         ),
         threshold=flags.DEFINE_float(
             "refine_threshold", 0.15,
@@ -72,7 +72,7 @@ def refiner_from_flags(holders: RefinementFlags, keypoint_info: Any) -> Any:
     if not holders.checkpoint.value:
         return None
     from associative_embedding.modeling import loading
-    from associative_embedding.refinement.refine import load_refiner, parse_crop_sizes
+    from associative_embedding.tasks.refinement.refine import load_refiner, parse_crop_sizes
 
     options: dict[str, Any] = {}
     if holders.crop_sizes.value:

@@ -53,9 +53,9 @@ from associative_embedding.data.augment import AugmentConfig
 from associative_embedding.evaluation import predictor as predictor_lib
 from associative_embedding.modeling import loading
 from associative_embedding.modeling.outputs import split_outputs
-from associative_embedding.refinement import crops
-from associative_embedding.refinement import data as refine_data
-from associative_embedding.refinement.refine import PoseRefiner, locate_peaks
+from associative_embedding.tasks.refinement import crops
+from associative_embedding.tasks.refinement import data as refine_data
+from associative_embedding.tasks.refinement.refine import PoseRefiner, locate_peaks
 from associative_embedding.training.config import base_config
 from associative_embedding.training.trainer import Trainer
 

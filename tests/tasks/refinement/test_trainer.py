@@ -16,9 +16,9 @@ from associative_embedding.data import synthetic
 from associative_embedding.data.augment import AugmentConfig
 from associative_embedding.evaluation import predictor as predictor_lib
 from associative_embedding.modeling import loading
-from associative_embedding.refinement import data as refine_data
-from associative_embedding.refinement.refine import PoseRefiner
-from associative_embedding.refinement.trainer import (
+from associative_embedding.tasks.refinement import data as refine_data
+from associative_embedding.tasks.refinement.refine import PoseRefiner
+from associative_embedding.tasks.refinement.trainer import (
     RefinementTrainer,
     evaluate_people,
     refinement_loss,

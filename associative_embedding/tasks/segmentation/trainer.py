@@ -143,7 +143,7 @@ class SegmentationTrainer(Trainer):
         data = prepare_segmentation_data(self.config, self.workdir, is_chief=self.is_chief)
         if self.is_chief:
             # Names and dataset ids of the channels, for predict/export from the work dir.
-            from associative_embedding.segmentation.predict import write_categories
+            from associative_embedding.tasks.segmentation.predict import write_categories
 
             write_categories(self.workdir, data.categories)
         return data
@@ -193,7 +193,7 @@ class SegmentationTrainer(Trainer):
         )
 
     def evaluate(self, step: int) -> dict[str, float]:
-        from associative_embedding.segmentation.evaluation_hook import evaluate_segmentation
+        from associative_embedding.tasks.segmentation.evaluation_hook import evaluate_segmentation
 
         return evaluate_segmentation(self, step)
 

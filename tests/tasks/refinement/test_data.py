@@ -11,7 +11,7 @@ from associative_embedding.core import transforms
 from associative_embedding.core.keypoint_info import get_keypoint_info
 from associative_embedding.core.record import PoseRecord
 from associative_embedding.data.augment import AugmentConfig
-from associative_embedding.refinement import data as refine_data
+from associative_embedding.tasks.refinement import data as refine_data
 
 COCO = get_keypoint_info("coco")
 K = COCO.num_joints
@@ -67,7 +67,7 @@ def test_crop_affine_is_the_documented_rule():
 
 
 def test_crop_affine_agrees_with_the_inference_crops():
-    crops = pytest.importorskip("associative_embedding.refinement.crops")
+    crops = pytest.importorskip("associative_embedding.tasks.refinement.crops")
     box = np.array([12.0, 30.0, 45.0, 120.0])
     for size in (128, 256):
         np.testing.assert_allclose(

@@ -69,7 +69,7 @@ from associative_embedding.data.augment import (
     warp_image,
 )
 from associative_embedding.data.pipeline import dataset_options, decode_raw_example, resolve_seed
-from associative_embedding.refinement.crops import DEFAULT_MARGIN, DEFAULT_MIN_SIDE
+from associative_embedding.tasks.refinement.crops import DEFAULT_MARGIN, DEFAULT_MIN_SIDE
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,11 +22,11 @@ from associative_embedding.data.instances import InstanceCategories, InstanceRec
 from associative_embedding.evaluation.instance_segmentation import InstanceSegmentationEvaluator
 from associative_embedding.evaluation.predictor import write_json
 from associative_embedding.modeling.loading import Predictor, model_predictor
-from associative_embedding.segmentation.config import instance_decoder_options
-from associative_embedding.segmentation.segmenter import InstanceSegmenter
+from associative_embedding.tasks.segmentation.config import instance_decoder_options
+from associative_embedding.tasks.segmentation.segmenter import InstanceSegmenter
 
 if TYPE_CHECKING:
-    from associative_embedding.segmentation.trainer import SegmentationTrainer
+    from associative_embedding.tasks.segmentation.trainer import SegmentationTrainer
 
 
 def segmenter_from_config(model: Any, config: Any) -> InstanceSegmenter:
