@@ -151,7 +151,7 @@ def _refine_options() -> dict:
 
 
 def _evaluate(table: paper_tables.PaperTable, row_keys: list[str]) -> paper_tables.TableReport:
-    from associative_embedding.evaluation.predictor import parse_scales
+    from associative_embedding.tasks.pose.estimator import parse_scales
 
     scales = parse_scales(_SCALES.value) if _SCALES.value else None
     if table.task == paper_tables.TASK_SEGMENTATION:

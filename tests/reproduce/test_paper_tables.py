@@ -9,9 +9,9 @@ import pathlib
 import numpy as np
 import pytest
 
-from associative_embedding.evaluation import paper_tables
-from associative_embedding.evaluation import predictor as predictor_lib
-from associative_embedding.evaluation.paper_tables import (
+from associative_embedding import reproduce as paper_tables
+from associative_embedding.modeling import loading as predictor_lib
+from associative_embedding.reproduce import (
     TABLES,
     TableReport,
     format_markdown,
@@ -339,7 +339,7 @@ class _FakeRefiner:
     """Moves every joint 5 pixels right; counts its calls."""
 
     def __init__(self) -> None:
-        from associative_embedding.refinement.refine import RefinementStats
+        from associative_embedding.tasks.refinement.refine import RefinementStats
 
         self.stats = RefinementStats()
         self.calls = 0
@@ -364,7 +364,7 @@ def synthetic_split(tmp_path_factory):
 def test_table4_rows_share_one_network_pass_per_scale_setting(
     synthetic_split, tmp_path, monkeypatch
 ):
-    from associative_embedding.refinement import refine as refine_module
+    from associative_embedding.tasks.refinement import refine as refine_module
 
     network, refiner = _FakeNetwork(), _FakeRefiner()
     monkeypatch.setattr(predictor_lib, "load_predictor", lambda path: network)
@@ -444,7 +444,7 @@ def test_a_coco_split_is_rejected_for_the_mpii_table(synthetic_split, tmp_path):
 
 
 def test_flip_default_follows_the_training_augmentation():
-    from associative_embedding.training.config import base_config
+    from associative_embedding.tasks.pose.config import base_config
 
     config = base_config()
     options = paper_tables.PoseEvaluationOptions(checkpoint="x")

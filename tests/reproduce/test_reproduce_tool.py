@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from associative_embedding.evaluation.paper_tables import get_table
+from associative_embedding.reproduce import get_table
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
 TOOL = PROJECT_ROOT / "tools" / "reproduce.py"
