@@ -15,11 +15,13 @@ import numpy as np
 
 
 def hsv(hue: float, saturation: float, value: float) -> tuple[float, float, float]:
+    """RGB in 0-255 floats of an HSV colour (components in [0, 1], the hue wrapping)."""
     red, green, blue = colorsys.hsv_to_rgb(hue % 1.0, saturation, value)
     return (255.0 * red, 255.0 * green, 255.0 * blue)
 
 
 def scaled(colour: tuple[float, float, float], factor: float) -> tuple[float, float, float]:
+    """The colour brightened or darkened by `factor`, saturating at 255."""
     return tuple(min(255.0, channel * factor) for channel in colour)  # type: ignore[return-value]
 
 

@@ -39,6 +39,8 @@ class LimbAngles:
 
 @dataclasses.dataclass
 class Pose:
+    """Angles (radians) of a whole person: body orientation, torso, head and the four limbs."""
+
     template: str
     yaw: float  # body rotation about the vertical axis; 0 = facing the camera
     torso_pitch: float  # forward lean of the upper body

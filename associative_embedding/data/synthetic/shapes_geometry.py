@@ -44,6 +44,7 @@ def local_vertices(
 
 
 def polygon_area(points: np.ndarray) -> float:
+    """Area of the polygon with (N, 2) vertices `points` (shoelace formula)."""
     x, y = points[:, 0], points[:, 1]
     return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
 

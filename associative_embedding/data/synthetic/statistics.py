@@ -37,6 +37,14 @@ class SyntheticStatistics:
     iou_threshold: float
 
 
+def _load_dataset(dataset: dict | str | os.PathLike) -> dict:
+    """The COCO dict itself, or the one its JSON path holds."""
+    if not isinstance(dataset, dict):
+        with open(dataset) as handle:
+            dataset = json.load(handle)
+    return dataset
+
+
 def compute_statistics(
     dataset: dict | str | os.PathLike, iou_threshold: float = 0.3
 ) -> SyntheticStatistics:
@@ -49,9 +57,7 @@ def compute_statistics(
     Returns:
         The statistics; fractions are over all listed images.
     """
-    if not isinstance(dataset, dict):
-        with open(dataset) as handle:
-            dataset = json.load(handle)
+    dataset = _load_dataset(dataset)
     boxes_by_image: dict[int, list[list[float]]] = {image["id"]: [] for image in dataset["images"]}
     labelled = occluded = 0
     num_people = 0
@@ -94,9 +100,7 @@ def annotated_heights(
             output_stride`` for heights in the network's output pixels (8 for 256x256 images at
             128 input and stride 4).
     """
-    if not isinstance(dataset, dict):
-        with open(dataset) as handle:
-            dataset = json.load(handle)
+    dataset = _load_dataset(dataset)
     heights = [
         annotation["bbox"][3]
         for annotation in dataset["annotations"]
