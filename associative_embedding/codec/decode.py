@@ -67,6 +67,7 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from associative_embedding.codec.map_checks import validate_maps
 from associative_embedding.core import keypoint_info
 
 TAG_DISTANCES = ("rms", "l2")
@@ -138,7 +139,7 @@ def group_poses(
     Raises:
         ValueError: on inconsistent shapes, non-finite values or invalid options.
     """
-    heatmaps, tags = _validate_maps(heatmaps, tags)
+    heatmaps, tags = validate_maps(heatmaps, tags, name="heatmaps", axes="h, w, K")
     height, width, num_joints = heatmaps.shape
     order = validate_decoder_options(
         num_joints, grouping_order, nms_kernel, top_k, max_people, tag_distance, refine_score,
@@ -179,24 +180,6 @@ def group_poses(
 
 
 # ----------------------------------------------------------------------------- validation
-
-
-def _validate_maps(heatmaps: np.ndarray, tags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    heatmaps = np.ascontiguousarray(heatmaps, dtype=np.float32)
-    tags = np.asarray(tags, dtype=np.float32)
-    if heatmaps.ndim != 3 or min(heatmaps.shape) < 1:
-        raise ValueError(f"heatmaps must be (h, w, K) with h, w, K >= 1, got {heatmaps.shape}.")
-    if tags.ndim == 3:
-        tags = tags[..., None]
-    if tags.ndim != 4 or tags.shape[:3] != heatmaps.shape or tags.shape[3] < 1:
-        raise ValueError(
-            f"tags must be (h, w, K, D) or (h, w, K) matching heatmaps {heatmaps.shape}, "
-            f"got shape {tags.shape}."
-        )
-    for name, maps in (("heatmaps", heatmaps), ("tags", tags)):
-        if not np.isfinite(maps).all():
-            raise ValueError(f"{name} must be finite (found NaN or inf).")
-    return heatmaps, tags
 
 
 def validate_decoder_options(

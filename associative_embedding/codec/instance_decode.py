@@ -71,6 +71,7 @@ from pycocotools import mask as mask_utils
 from scipy.ndimage import convolve1d, maximum_filter1d
 
 from associative_embedding.codec.fusion import resize_maps
+from associative_embedding.codec.map_checks import validate_maps
 
 __all__ = [
     "DecodedInstance",
@@ -109,26 +110,6 @@ class DecodedInstance:
 
 
 # ----------------------------------------------------------------------------- validation
-
-
-def _validate_maps(detection: np.ndarray, tags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    detection = np.asarray(detection, dtype=np.float32)
-    tags = np.asarray(tags, dtype=np.float32)
-    if detection.ndim != 3 or min(detection.shape) < 1:
-        raise ValueError(
-            f"detection must be (H, W, C) with H, W, C >= 1, got shape {detection.shape}."
-        )
-    if tags.ndim == 3:
-        tags = tags[..., None]
-    if tags.ndim != 4 or tags.shape[:3] != detection.shape or tags.shape[3] < 1:
-        raise ValueError(
-            f"tags must be (H, W, C, D) or (H, W, C) matching detection {detection.shape}, "
-            f"got shape {tags.shape}."
-        )
-    for name, maps in (("detection", detection), ("tags", tags)):
-        if not np.isfinite(maps).all():
-            raise ValueError(f"{name} must be finite (found NaN or inf).")
-    return detection, tags
 
 
 def _check_positive(name: str, value: float | None, allow_none: bool = False) -> None:
@@ -348,7 +329,7 @@ def decode_instances(
     Raises:
         ValueError: on inconsistent shapes, non-finite values or invalid options.
     """
-    detection, tags = _validate_maps(detection, tags)
+    detection, tags = validate_maps(detection, tags, name="detection", axes="H, W, C")
     height, width, num_categories = detection.shape
     tag_dim = tags.shape[3]
     if method not in DECODE_METHODS:
@@ -441,7 +422,7 @@ def resize_instance_maps(
     Returns:
         detection (H, W, C) float32 and tags (H, W, C, D) float32 (a 3-D tags input gets D = 1).
     """
-    detection, tags = _validate_maps(detection, tags)
+    detection, tags = validate_maps(detection, tags, name="detection", axes="H, W, C")
     return resize_maps(detection, size), resize_maps(tags, size)
 
 
