@@ -73,7 +73,8 @@ def run_smoke(
     Tables 2-4: synthetic_pose:smoke and synthetic_refine:smoke on one shared set of synthetic
     people (WORK_DIR/synthetic), evaluated on its 4 validation images (Table 4: all four rows).
     Table 1: mpii_hg4_512:smoke and a refinement run on the same 5 MPII sample images
-    (../shared/data/mmpose_samples/mpii; train = val). Table 5: synthetic_shapes_seg:smoke.
+    (the samples that experiment's config names; train = val). Table 5:
+    synthetic_shapes_seg:smoke.
     The numbers of 2-step models are meaningless; the chain and the layout are what is tested.
 
     Returns:
