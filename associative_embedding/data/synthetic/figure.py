@@ -295,7 +295,13 @@ def build_figure(pose: Pose, rng: np.random.Generator, looks: Appearance) -> Fig
 
     parts: list[_Part] = []
 
-    def capsule(start: int, end: int, diameter: float, colour, depth_bias: float = 0.0) -> None:
+    def capsule(
+        start: int,
+        end: int,
+        diameter: float,
+        colour: tuple[float, float, float],
+        depth_bias: float = 0.0,
+    ) -> None:
         parts.append(
             _Part(
                 "capsule",

@@ -39,7 +39,7 @@ def draw_figure(
     fixed = to_fixed_point(offset + scale * figure.points)
     fixed_points = fixed.tolist()
 
-    def colour_of(rgb):
+    def colour_of(rgb: tuple[float, float, float]) -> tuple[float, float, float] | int:
         return mask_value if is_mask else rgb
 
     def fixed_radius(radius: float) -> int:
