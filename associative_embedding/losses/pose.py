@@ -10,6 +10,7 @@ plain mean over the local batch, for single-device training and logging.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import tensorflow as tf
 
@@ -19,6 +20,7 @@ from associative_embedding.losses.grouping import (
     stacked_grouping_loss,
 )
 from associative_embedding.losses.heatmap import compute_dtype, squared_error_mean
+from associative_embedding.losses.stacked import check_outputs_and_targets, weighted_stack_means
 from associative_embedding.modeling.outputs import split_outputs
 
 # The official loss weights (pose-ae-train): detection 1, pull 1e-3, push 1e-3.
@@ -63,13 +65,13 @@ def per_example_total_loss(
     """
     check_push_type(push_type)
     outputs = tf.convert_to_tensor(outputs)
-    if outputs.shape.rank is not None and outputs.shape.rank != 5:
-        raise ValueError(
-            f"total_loss: outputs must be (B, S, h, w, K * (1 + D)), got shape {outputs.shape}."
-        )
-    for key in ("heatmaps", "mask", "keypoints"):
-        if key not in targets:
-            raise KeyError(f"total_loss: targets lack {key!r} (have {sorted(targets)}).")
+    check_outputs_and_targets(
+        outputs,
+        targets,
+        ("heatmaps", "mask", "keypoints"),
+        where="total_loss",
+        layout="(B, S, h, w, K * (1 + D))",
+    )
     heatmaps, tags = split_outputs(outputs, num_joints, tag_dim)
     dtype = compute_dtype(outputs.dtype)
     heatmaps = tf.cast(heatmaps, dtype)
@@ -81,34 +83,22 @@ def per_example_total_loss(
         heatmaps, target_heatmaps[:, None], mask[:, None, ..., None], heatmap_foreground_weight
     )
     push_per_stack, pull_per_stack = stacked_grouping_loss(tags, targets["keypoints"], push_type)
-    parts = {
-        "heatmap": tf.reduce_mean(heatmap_per_stack, axis=1),
-        "pull": tf.reduce_mean(pull_per_stack, axis=1),
-        "push": tf.reduce_mean(push_per_stack, axis=1),
-    }
-    loss = (
-        heatmap_weight * parts["heatmap"]
-        + pull_weight * parts["pull"]
-        + push_weight * parts["push"]
+    return weighted_stack_means(
+        {"heatmap": heatmap_per_stack, "pull": pull_per_stack, "push": push_per_stack},
+        {"heatmap": heatmap_weight, "pull": pull_weight, "push": push_weight},
     )
-    return loss, parts
 
 
 def total_loss(
-    outputs: tf.Tensor,
-    targets: Mapping[str, KeypointsLike],
-    *,
-    num_joints: int,
-    tag_dim: int = 1,
-    heatmap_weight: float = DEFAULT_HEATMAP_WEIGHT,
-    pull_weight: float = DEFAULT_PULL_WEIGHT,
-    push_weight: float = DEFAULT_PUSH_WEIGHT,
-    push_type: str = "exp",
-    heatmap_foreground_weight: float = 0.0,
+    outputs: tf.Tensor, targets: Mapping[str, KeypointsLike], **options: Any
 ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """Combined training loss over all stacks, averaged over stacks and the (local) batch.
 
-    Same arguments as `per_example_total_loss`; official weights (1, 1e-3, 1e-3) by default.
+    Args:
+        outputs: (B, S, h, w, K * (1 + D)) network outputs.
+        targets: as for `per_example_total_loss`.
+        **options: the keyword arguments of `per_example_total_loss` (num_joints is required;
+            official weights (1, 1e-3, 1e-3) by default).
 
     Returns:
         loss: scalar weighted sum heatmap_weight * heatmap + pull_weight * pull
@@ -116,16 +106,6 @@ def total_loss(
         parts: {'heatmap', 'pull', 'push'}: unweighted scalar terms, each averaged over stacks
             and batch (for logging).
     """
-    per_example, per_example_parts = per_example_total_loss(
-        outputs,
-        targets,
-        num_joints=num_joints,
-        tag_dim=tag_dim,
-        heatmap_weight=heatmap_weight,
-        pull_weight=pull_weight,
-        push_weight=push_weight,
-        push_type=push_type,
-        heatmap_foreground_weight=heatmap_foreground_weight,
-    )
+    per_example, per_example_parts = per_example_total_loss(outputs, targets, **options)
     parts = {name: tf.reduce_mean(value) for name, value in per_example_parts.items()}
     return tf.reduce_mean(per_example), parts

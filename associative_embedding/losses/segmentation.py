@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from associative_embedding.losses.grouping import check_push_type, push_kernel
 from associative_embedding.losses.heatmap import compute_dtype, squared_error_mean
+from associative_embedding.losses.stacked import check_outputs_and_targets, weighted_stack_means
 from associative_embedding.modeling.outputs import split_outputs
 
 SEGMENTATION_NORMALIZATIONS = ("mean", "sum")
@@ -188,16 +189,14 @@ def per_example_segmentation_loss(
         loss: (B,) weighted sum; parts: {'detection', 'pull', 'push'} unweighted (B,) terms.
     """
     outputs = tf.convert_to_tensor(outputs)
-    if outputs.shape.rank is not None and outputs.shape.rank != 5:
-        raise ValueError(
-            "segmentation loss: outputs must be (B, S, h, w, C * (1 + D)), got shape "
-            f"{outputs.shape}."
-        )
-    required = ("detection_target", "detection_weight", "instance_pixels",
-                "instance_category", "instance_valid")
-    for key in required:
-        if key not in targets:
-            raise KeyError(f"segmentation loss: targets lack {key!r} (have {sorted(targets)}).")
+    check_outputs_and_targets(
+        outputs,
+        targets,
+        ("detection_target", "detection_weight", "instance_pixels", "instance_category",
+         "instance_valid"),
+        where="segmentation loss",
+        layout="(B, S, h, w, C * (1 + D))",
+    )
     detection, tags = split_outputs(outputs, num_categories, tag_dim)
     dtype = compute_dtype(outputs.dtype)
     detection = tf.cast(detection, dtype)
@@ -214,14 +213,7 @@ def per_example_segmentation_loss(
         push_type=push_type,
         normalization=normalization,
     )
-    parts = {
-        "detection": tf.reduce_mean(detection_per_stack, axis=1),
-        "pull": tf.reduce_mean(pull, axis=1),
-        "push": tf.reduce_mean(push, axis=1),
-    }
-    loss = (
-        detection_weight * parts["detection"]
-        + pull_weight * parts["pull"]
-        + push_weight * parts["push"]
+    return weighted_stack_means(
+        {"detection": detection_per_stack, "pull": pull, "push": push},
+        {"detection": detection_weight, "pull": pull_weight, "push": push_weight},
     )
-    return loss, parts
