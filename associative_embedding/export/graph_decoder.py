@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
+from typing import Any
 
 import tensorflow as tf
 
@@ -60,21 +61,7 @@ _INF = float("inf")
 
 
 def group_poses_tf(
-    heatmaps: tf.Tensor,
-    tags: tf.Tensor,
-    *,
-    detection_threshold: float = 0.1,
-    tag_threshold: float = 1.0,
-    max_people: int = 30,
-    nms_kernel: int = 3,
-    top_k: int = 30,
-    adjust: bool | str = "official",
-    refine: bool = True,
-    refine_score: str = "official",
-    grouping_order: Sequence[int] | None = None,
-    tag_distance: str = "rms",
-    block_distant_pairs: bool = True,
-    check_finite: bool = True,
+    heatmaps: tf.Tensor, tags: tf.Tensor, **options: Any
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Decodes one image's heatmaps and tags into people with TensorFlow ops.
 
@@ -84,20 +71,9 @@ def group_poses_tf(
     Args:
         heatmaps: (h, w, K) detection heatmaps (cast to float32); K must be static.
         tags: (h, w, K, D) tags, or (h, w, K) for D = 1 (cast to float32); D must be static.
-        detection_threshold: candidates need a score strictly above this.
-        tag_threshold: a candidate joins a person only if their tag distance is below this.
-        max_people: at most this many people are returned.
-        nms_kernel: odd side of the square max-pool window of the non-maximum suppression.
-        top_k: candidates kept per joint type.
-        adjust: True or "official", "symmetric", "taylor" or False (see ``group_poses``).
-        refine: fill each person's missing joints from the full maps.
-        refine_score: "official" (1.0) or "heatmap" (the heatmap value) for refined joints.
-        grouping_order: the K joint indices in grouping order; None picks
-            ``default_grouping_order(K)``.
-        tag_distance: "rms" (official) or "l2" for grouping.
-        block_distant_pairs: give pairs with distance >= tag_threshold one prohibitive cost.
-        check_finite: raise ``tf.errors.InvalidArgumentError`` at run time on NaN or inf in
-            the maps (the NumPy decoder raises ValueError); False skips the check.
+        **options: the keyword options of ``group_poses_padded_tf`` (detection_threshold,
+            tag_threshold, max_people, nms_kernel, top_k, adjust, refine, refine_score,
+            grouping_order, tag_distance, block_distant_pairs, check_finite).
 
     Returns:
         poses: (P, K, 3) float32, (x, y, score) per joint in heatmap corner coordinates
@@ -106,25 +82,11 @@ def group_poses_tf(
 
     Raises:
         ValueError: on invalid options or statically inconsistent shapes.
+        TypeError: on an unknown option.
         tf.errors.InvalidArgumentError: (at run time) on inconsistent dynamic shapes, empty
             maps or non-finite values.
     """
-    poses, scores, num_people = group_poses_padded_tf(
-        heatmaps,
-        tags,
-        detection_threshold=detection_threshold,
-        tag_threshold=tag_threshold,
-        max_people=max_people,
-        nms_kernel=nms_kernel,
-        top_k=top_k,
-        adjust=adjust,
-        refine=refine,
-        refine_score=refine_score,
-        grouping_order=grouping_order,
-        tag_distance=tag_distance,
-        block_distant_pairs=block_distant_pairs,
-        check_finite=check_finite,
-    )
+    poses, scores, num_people = group_poses_padded_tf(heatmaps, tags, **options)
     return poses[:num_people], scores[:num_people]
 
 
@@ -155,9 +117,20 @@ def group_poses_padded_tf(
     Args:
         heatmaps: (h, w, K) detection heatmaps (cast to float32); K must be static.
         tags: (h, w, K, D) tags, or (h, w, K) for D = 1 (cast to float32); D must be static.
-        detection_threshold, tag_threshold, max_people, nms_kernel, top_k, adjust, refine,
-        refine_score, grouping_order, tag_distance, block_distant_pairs, check_finite: as
-            in ``group_poses_tf``.
+        detection_threshold: candidates need a score strictly above this.
+        tag_threshold: a candidate joins a person only if their tag distance is below this.
+        max_people: at most this many people are returned.
+        nms_kernel: odd side of the square max-pool window of the non-maximum suppression.
+        top_k: candidates kept per joint type.
+        adjust: True or "official", "symmetric", "taylor" or False (see ``group_poses``).
+        refine: fill each person's missing joints from the full maps.
+        refine_score: "official" (1.0) or "heatmap" (the heatmap value) for refined joints.
+        grouping_order: the K joint indices in grouping order; None picks
+            ``default_grouping_order(K)``.
+        tag_distance: "rms" (official) or "l2" for grouping.
+        block_distant_pairs: give pairs with distance >= tag_threshold one prohibitive cost.
+        check_finite: raise ``tf.errors.InvalidArgumentError`` at run time on NaN or inf in
+            the maps (the NumPy decoder raises ValueError); False skips the check.
 
     Returns:
         poses: (max_people, K, 3) float32, the P decoded people then zeros.
@@ -247,7 +220,7 @@ def build_group_poses_function(
         ``tf.saved_model.save`` as a signature or a method of a ``tf.Module``.
     """
     # Validate eagerly so that a bad option fails here, not at the first call.
-    unknown = set(options) - set(inspect.signature(group_poses_tf).parameters) - {
+    unknown = set(options) - set(inspect.signature(group_poses_padded_tf).parameters) - {
         "heatmaps", "tags"
     }
     if unknown:
