@@ -45,12 +45,12 @@ def main() -> None:
 
     from associative_embedding.core import run_dir
     from associative_embedding.core.keypoint_info import get_keypoint_info
-    from associative_embedding.data import image_io
-    from associative_embedding.evaluation import predictor as predictor_lib
+    from associative_embedding.data import image_io, readers
     from associative_embedding.export import saved_model
-    from associative_embedding.inference.estimator import ImagePoseEstimator
     from associative_embedding.modeling import loading
-    from associative_embedding.training.config import decoder_options
+    from associative_embedding.tasks.pose import estimator as predictor_lib
+    from associative_embedding.tasks.pose.config import decoder_options
+    from associative_embedding.tasks.pose.image_estimator import ImagePoseEstimator
 
     model = loading.load_trained_model(args.workdir)
     with open(os.path.join(args.workdir, run_dir.CONFIG_NAME)) as handle:
@@ -88,7 +88,7 @@ def main() -> None:
         for name, seconds in latency.items():
             print(f"  {name:16s} {1000 * seconds:8.1f} ms")
 
-        split = predictor_lib.read_split(args.annotations, args.images)
+        split = readers.read_split(args.annotations, args.images)
         records = split.records[: args.max_images or None]
         estimator = ImagePoseEstimator(
             loading.load_predictor(version_dir),

@@ -37,7 +37,7 @@ import pathlib
 
 import ml_collections
 
-from associative_embedding.training.config import (
+from associative_embedding.tasks.pose.config import (
     apply_paper_recipe,
     base_config,
     shrink_for_smoke,

@@ -47,8 +47,8 @@ import pathlib
 
 import ml_collections
 
+from associative_embedding.tasks.pose.config import shrink_for_smoke
 from associative_embedding.tasks.refinement.trainer import refinement_base_config
-from associative_embedding.training.config import shrink_for_smoke
 
 # ../shared/data beside the repository (the experiments folder's parent), not the CWD.
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"

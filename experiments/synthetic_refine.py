@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from associative_embedding.tasks.pose.config import shrink_for_smoke
 from associative_embedding.tasks.refinement.trainer import refinement_base_config
-from associative_embedding.training.config import shrink_for_smoke
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:

@@ -53,11 +53,13 @@ startup.start_tool()
 from absl import app, flags, logging  # noqa: E402
 
 from associative_embedding.conversion import release_config  # noqa: E402
+from associative_embedding.core import run_dir  # noqa: E402
+from associative_embedding.data import readers  # noqa: E402
 from associative_embedding.data.annotation_checks import AnnotationError  # noqa: E402
-from associative_embedding.evaluation import predictor as predictor_lib  # noqa: E402
 from associative_embedding.evaluation.coco_keypoints import RESULTS_FILE_NAME  # noqa: E402
-from associative_embedding.evaluation.oracle import ORACLES, parse_oracles  # noqa: E402
 from associative_embedding.modeling import loading  # noqa: E402
+from associative_embedding.tasks.pose import estimator as predictor_lib  # noqa: E402
+from associative_embedding.tasks.pose.oracle import ORACLES, parse_oracles  # noqa: E402
 from associative_embedding.tasks.refinement import flags as refinement_flags  # noqa: E402
 
 _ANNOTATIONS = flags.DEFINE_string(
@@ -236,7 +238,7 @@ def main(argv: list[str]) -> int:
         # Before the split is read (minutes for a large one).
         raise app.UsageError(f"--model not found: {_MODEL.value}")
     try:
-        split = predictor_lib.read_split(
+        split = readers.read_split(
             _ANNOTATIONS.value,
             _IMAGES.value,
             dataset=_DATASET.value,
@@ -268,7 +270,7 @@ def main(argv: list[str]) -> int:
         return 1
     metrics["num_images_skipped"] = split.num_images_skipped
     metrics["refine_checkpoint"] = REFINEMENT.checkpoint.value
-    predictor_lib.write_json(os.path.join(_OUTPUT_DIR.value, "metrics.json"), metrics)
+    run_dir.write_json(os.path.join(_OUTPUT_DIR.value, "metrics.json"), metrics)
     if refiner is not None:
         print(refiner.stats.describe())
     if metrics.get("num_detections") == 0:

@@ -85,7 +85,7 @@ def main(argv: list[str]) -> None:
         keypoint_info_for_num_joints,
     )
     from associative_embedding.export import saved_model
-    from associative_embedding.training.config import base_config, decoder_options
+    from associative_embedding.tasks.pose.config import base_config, decoder_options
 
     model, training_config = _load_model(_WORKDIR.value, _CHECKPOINT.value)
     if _DATASET.value != "auto":

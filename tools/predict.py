@@ -184,7 +184,7 @@ def _training_eval_settings(model_path: str) -> dict[str, Any]:
 
 def _inference_config(model_path: str) -> Any:
     """The test-time settings (an ``InferenceConfig``) from the flags."""
-    from associative_embedding.evaluation import predictor as predictor_lib
+    from associative_embedding.tasks.pose import estimator as predictor_lib
 
     trained = _training_eval_settings(model_path) if _CHECKPOINT.value else {}
     input_size = _INPUT_SIZE.value
@@ -231,8 +231,8 @@ def _task(model_path: str) -> str:
 def _run_segmentation(model_path: str, source: Any) -> int:
     """--task=segmentation: a segmentation work dir or checkpoint prefix."""
     from associative_embedding.core.run_dir import read_training_config, training_workdir
-    from associative_embedding.evaluation import predictor as predictor_lib
     from associative_embedding.modeling.loading import load_inference_model
+    from associative_embedding.tasks.pose import estimator as predictor_lib
     from associative_embedding.tasks.segmentation import predict as segmentation_predict
     from associative_embedding.tasks.segmentation.evaluation_hook import segmenter_from_config
 
@@ -303,9 +303,10 @@ def main(argv: list[str]) -> int:
             raise app.UsageError("--refine_checkpoint refines poses; not for segmentation.")
         return _run_segmentation(model_path, source)
 
-    from associative_embedding.inference import estimator as estimator_lib
-    from associative_embedding.inference import runner, writers
+    from associative_embedding.inference import writers
     from associative_embedding.modeling.loading import load_inference_model
+    from associative_embedding.tasks.pose import image_estimator as estimator_lib
+    from associative_embedding.tasks.pose import predict as runner
 
     config = _inference_config(model_path)
     try:

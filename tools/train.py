@@ -114,7 +114,7 @@ def main(argv: list[str]) -> None:
     # The strategy first: splitting the CPU into logical devices must precede any TF op.
     strategy = strategy_lib.make_strategy(_STRATEGY.value, num_cpu_devices=_NUM_CPU_DEVICES.value)
     from associative_embedding.core.run_dir import CONFIG_NAME
-    from associative_embedding.training.trainer import make_trainer
+    from associative_embedding.tasks.registry import make_trainer
 
     overrides = config_flags.get_override_values(flags.FLAGS["config"])
     logging.info(

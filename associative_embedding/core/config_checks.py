@@ -32,7 +32,7 @@ TASKS = ("pose", "segmentation", "refinement")
 POSE_DATASET_KINDS = ("coco", "mpii", "synthetic")
 #: config.dataset.kind of the segmentation task (segmentation.config.DATASET_KINDS).
 SEGMENTATION_DATASET_KINDS = ("synthetic_shapes", "coco", "voc")
-#: config.dataset.keypoints (data.keypoint_info.get_keypoint_info).
+#: config.dataset.keypoints (core.keypoint_info.get_keypoint_info).
 KEYPOINT_SETS = ("coco", "crowdpose", "mpii")
 #: config.dataset.ignore (data.coco).
 IGNORE_MODES = ("crowd_and_unlabelled", "crowd")

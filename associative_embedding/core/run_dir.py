@@ -9,7 +9,9 @@ config, so reading it lives here, below every consumer, and the loading of the n
 from __future__ import annotations
 
 import json
+import math
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import ml_collections
@@ -112,3 +114,13 @@ def describe_error(error: BaseException) -> str:
     """An exception as one line: its type and the first line of its message."""
     lines = str(error).strip().splitlines()
     return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+
+
+def write_json(path: str | os.PathLike, payload: Mapping[str, Any]) -> None:
+    """Writes a metrics-like dict as JSON (NaN -> null)."""
+    cleaned = {
+        key: (None if isinstance(value, float) and math.isnan(value) else value)
+        for key, value in payload.items()
+    }
+    with open(path, "w") as handle:
+        json.dump(cleaned, handle, indent=2)

@@ -1,11 +1,11 @@
-"""Inference on images, folders, videos and webcams (behind ``tools/predict.py``).
+"""Inference inputs and outputs: where images come from and where predictions go.
+
+The task-generic ends of ``tools/predict.py``; the tasks' prediction loops
+(``tasks.pose.predict``, ``tasks.segmentation.predict``) run between them.
 
 Modules:
-    estimator: ``ImagePoseEstimator`` (RGB array -> ``ImagePrediction``: poses in image pixels,
-        scores and the fused maps) and ``infer_layout`` (dataset, D and stride of a network).
     sources: ``open_source(spec)`` -> image file / folder / glob / video / webcam ``Frame``s.
     writers: results JSON (COCO format), per-image JSON, drawn images, mp4, tag plot PNGs.
-    runner: ``run_prediction`` (the loop with a progress bar), its options and summary.
 
 The names below are importable from this package; they are loaded on first use, so that
 ``sources`` and ``writers`` (OpenCV only) do not pull in TensorFlow.
@@ -17,14 +17,6 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "ImagePoseEstimator": "estimator",
-    "ImagePrediction": "estimator",
-    "NetworkLayout": "estimator",
-    "infer_layout": "estimator",
-    "PredictOptions": "runner",
-    "PredictSummary": "runner",
-    "run_prediction": "runner",
-    "tag_plot_pictures": "runner",
     "Frame": "sources",
     "Source": "sources",
     "open_source": "sources",

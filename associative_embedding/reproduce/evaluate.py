@@ -22,6 +22,7 @@ from associative_embedding.reproduce.tables import (
     TASK_COCO,
     TASK_MPII,
     TASK_SEGMENTATION,
+    OurRow,
     PaperTable,
 )
 
@@ -118,9 +119,14 @@ class _KeepUnrefined:
         self.refiner = refiner
         self.unrefined: dict[str, Any] | None = None
 
-    def __call__(self, image, poses, scores):
+    def __call__(self, image: Any, poses: Any, scores: Any) -> Any:
         self.unrefined = {"poses": poses.copy(), "scores": scores.copy()}
         return self.refiner(image, poses, scores)
+
+
+def _row_dir(output_dir: str | os.PathLike, table: PaperTable, row: OurRow) -> str:
+    """OUTPUT_DIR/table<N>/<row key>: where one row's files go."""
+    return os.path.join(os.fspath(output_dir), f"table{table.number}", row.key)
 
 
 def _describe_scales(scales: Sequence[float]) -> str:
@@ -162,19 +168,21 @@ def evaluate_pose_rows(
     """
     from tqdm import tqdm
 
-    from associative_embedding.tasks.pose import estimator as predictor_lib
+    from associative_embedding.core import run_dir
+    from associative_embedding.data import readers
     from associative_embedding.modeling import loading
+    from associative_embedding.tasks.pose import estimator as predictor_lib
 
     if table.task == TASK_SEGMENTATION:
         raise ValueError("Table 5 is instance segmentation: use evaluate_segmentation_row.")
-    split = predictor_lib.read_split(annotations, images)
+    split = readers.read_split(annotations, images)
     expected = "mpii" if table.task == TASK_MPII else None
     if expected and split.keypoint_info.name != expected:
         raise ValueError(
             f"Table {table.number} is MPII; {annotations} has {split.keypoint_info.num_joints} "
             f"joints ({split.keypoint_info.name})."
         )
-    if table.task == TASK_COCO and split.annotation_format != predictor_lib.FORMAT_COCO:
+    if table.task == TASK_COCO and split.annotation_format != readers.FORMAT_COCO:
         raise ValueError(f"Table {table.number} is COCO; {annotations} is not COCO-format.")
     checkpoint = resolve_checkpoint(options.checkpoint)
     settings = pose_test_settings(training_config_of(checkpoint), options)
@@ -214,7 +222,7 @@ def evaluate_pose_rows(
     if options.max_images > 0:
         records = records[: options.max_images]
     coco_ground_truth = None
-    if split.annotation_format == predictor_lib.FORMAT_COCO:
+    if split.annotation_format == readers.FORMAT_COCO:
         from associative_embedding.evaluation.coco_keypoints import load_coco
 
         coco_ground_truth = load_coco(split.annotation_file)  # loaded once for all rows
@@ -235,7 +243,7 @@ def evaluate_pose_rows(
             refiner.stats = RefinementStats()
         evaluators = {}
         for row in group:
-            row_dir = os.path.join(os.fspath(output_dir), f"table{table.number}", row.key)
+            row_dir = _row_dir(output_dir, table, row)
             os.makedirs(row_dir, exist_ok=True)
             evaluators[row.key] = _pose_evaluator(split, coco_ground_truth, row_dir)
             evaluators[row.key].reset()
@@ -278,9 +286,9 @@ def evaluate_pose_rows(
                 "annotations": split.annotation_file,
                 "num_images_skipped": split.num_images_skipped,
             }
-            row_dir = os.path.join(os.fspath(output_dir), f"table{table.number}", row.key)
+            row_dir = _row_dir(output_dir, table, row)
             metrics_path = os.path.join(row_dir, "metrics.json")
-            predictor_lib.write_json(metrics_path, {**metrics, **details})
+            run_dir.write_json(metrics_path, {**metrics, **details})
             report.results[row.key] = row_result(
                 table, row, metrics, f"evaluated ({metrics_path})", details
             )
@@ -288,8 +296,8 @@ def evaluate_pose_rows(
 
 
 def _pose_evaluator(split: Any, coco_ground_truth: Any, output_dir: str) -> Any:
-    from associative_embedding.tasks.pose import estimator as predictor_lib
     from associative_embedding.evaluation.coco_keypoints import CocoKeypointEvaluator
+    from associative_embedding.tasks.pose import estimator as predictor_lib
 
     if coco_ground_truth is not None:
         return CocoKeypointEvaluator(
@@ -339,8 +347,7 @@ def evaluate_segmentation_row(
         ValueError: when the run is not a segmentation run, no split is given, or the split's
             categories differ from the model's.
     """
-    from associative_embedding.core.run_dir import config_task
-    from associative_embedding.tasks.pose.estimator import write_json
+    from associative_embedding.core.run_dir import config_task, write_json
     from associative_embedding.modeling.loading import load_predictor
     from associative_embedding.tasks.segmentation.evaluation_hook import (
         evaluate_segmenter,
@@ -380,7 +387,7 @@ def evaluate_segmentation_row(
     if max_images > 0:
         records = records[:max_images]
     row = table.rows[0]
-    row_dir = os.path.join(os.fspath(output_dir), f"table{table.number}", row.key)
+    row_dir = _row_dir(output_dir, table, row)
     segmenter = segmenter_from_config(load_predictor(resolved), config)
     metrics, _ = evaluate_segmenter(
         segmenter, records, categories, row_dir, progress=None if progress else True

@@ -47,7 +47,7 @@ def train_smoke_run(spec: str, workdir: str, overrides: Callable[[Any], None] | 
 
     A work dir that already holds the finished run is resumed, i.e. only re-evaluated.
     """
-    from associative_embedding.training.trainer import make_trainer
+    from associative_embedding.tasks.registry import make_trainer
 
     config = load_experiment(spec)
     if overrides is not None:

@@ -1,65 +1,31 @@
-"""The training configuration schema (ml_collections) shared by every experiment.
+"""The config sections every task shares: the network, the optimizer, the loop, augmentation.
 
-Experiments in `experiments/` start from `base_config()` and override what their paper row or
-local recipe needs; `tools/train.py --config=experiments/NAME.py[:variant] --config.a.b=value`
-loads them through absl `config_flags`. Every field used by the trainer exists here, so a typo in
-an override fails loudly instead of being ignored.
+A task's schema (``tasks/<task>/config.py``) starts from `task_config(task)` and fills in its
+own dataset, input, loss and eval sections; the generic loop (`training.trainer.Trainer`) and
+the network factory (`modeling.loading.build_model_from_config`) read only the shared sections
+below, so every task trains the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import ml_collections
 
-
-def augmentation_fields() -> dict[str, Any]:
-    """The `config.input` augmentation fields shared by every task (official pose-ae-train
-    ranges; `training.inputs.augment_config` turns them into an `AugmentConfig`)."""
-    return dict(
-        max_rotation_degrees=30.0,
-        scale_range=(0.75, 1.25),
-        max_translation=0.2,
-        flip_probability=0.5,
-        color_jitter=True,
-        shuffle_buffer_size=1024,
-        # 'centre' (official) or 'top_left': the image where test-time preprocessing puts it
-        # (data.augment.AugmentConfig.placement).
-        placement="centre",
-    )
+from associative_embedding.data.augment import AugmentConfig
 
 
-def base_config() -> ml_collections.ConfigDict:
-    """Defaults = the official pose-ae-train recipe (paper Sec. 4.1) on COCO keypoints."""
+def task_config(task: str) -> ml_collections.ConfigDict:
+    """The shared model, optimizer and train sections (the official pose-ae-train recipe,
+    paper Sec. 4.1), with empty dataset, input, loss and eval sections for the task to set.
+
+    Args:
+        task: `config.task`, the name the task registry picks the trainer by.
+    """
     config = ml_collections.ConfigDict()
-    # 'pose' (this schema) or 'segmentation' (segmentation.config.segmentation_base_config).
-    config.task = "pose"
-
-    config.dataset = ml_collections.ConfigDict(
-        dict(
-            # 'coco' (any COCO-format keypoint file), 'mpii' (official .mat or JSON conversion)
-            # or 'synthetic' (generated into WORKDIR/synthetic when missing).
-            kind="coco",
-            keypoints="coco",  # KeypointInfo name: coco | crowdpose | mpii
-            train_annotations="",
-            train_images="",
-            val_annotations="",
-            val_images="",
-            ignore="crowd_and_unlabelled",  # or 'crowd' (the official code's choice)
-            # Decode-check every image up front and skip (and list in WORKDIR/
-            # skipped_images.txt) the bad ones; False stops before the first step naming them.
-            skip_bad_images=False,
-            # Raise (naming the file and ids) instead of skipping invalid annotations.
-            strict_annotations=False,
-            # Synthetic people (kind='synthetic').
-            synthetic_dir="",  # '' = WORKDIR/synthetic
-            synthetic_num_train=2000,
-            synthetic_num_val=200,
-            synthetic_image_size=256,
-            synthetic_seed=0,
-        )
-    )
+    config.task = task
+    # The task's sections are placeholders here so that every config keeps one section order.
+    config.dataset = ml_collections.ConfigDict()
 
     config.model = ml_collections.ConfigDict(
         dict(
@@ -73,32 +39,8 @@ def base_config() -> ml_collections.ConfigDict:
             coordinate_channels=False,
         )
     )
-
-    config.input = ml_collections.ConfigDict(
-        dict(
-            input_size=512,
-            output_stride=4,
-            sigma=0.0,  # 0 = output_size / 64 (2 at 128, official)
-            # Gaussians at the exact sub-pixel joint position (DARK) instead of the official
-            # integer pixel; pair with eval.adjust='taylor'.
-            subpixel_targets=False,
-            max_people=30,
-            # Decode each training image once and keep it in memory (small datasets only).
-            cache_decoded_images=False,
-            **augmentation_fields(),
-        )
-    )
-
-    config.loss = ml_collections.ConfigDict(
-        dict(
-            heatmap_weight=1.0,
-            pull_weight=1e-3,
-            push_weight=1e-3,
-            push_type="exp",
-            # 0 = official plain MSE; w > 0 weights each pixel by 1 + w * target.
-            heatmap_foreground_weight=0.0,
-        )
-    )
+    config.input = ml_collections.ConfigDict()
+    config.loss = ml_collections.ConfigDict()
 
     config.optimizer = ml_collections.ConfigDict(
         dict(
@@ -129,79 +71,39 @@ def base_config() -> ml_collections.ConfigDict:
             init_checkpoint="",
         )
     )
-
-    config.eval = ml_collections.ConfigDict(
-        dict(
-            every_steps=5000,  # 0 = only at the end
-            input_size=512,
-            max_images=0,  # 0 = all validation images
-            flip=False,
-            scales=(1.0,),
-            fusion="official",
-            detection_threshold=0.1,
-            tag_threshold=1.0,
-            max_people=30,
-            refine=True,
-            adjust="official",  # official | symmetric | taylor | none (codec.group_poses)
-            gt_detection_diagnostic=True,  # also AP with GT heatmaps + predicted tags
-            num_drawn_images=8,
-            # Drawings only (metrics use everyone): people scoring below this are not drawn;
-            # visualization.DEFAULT_DRAW_THRESHOLD says why 0.3.
-            draw_threshold=0.3,
-        )
-    )
+    config.eval = ml_collections.ConfigDict()
     return config
 
 
-def decoder_options(eval_config: Mapping[str, Any]) -> dict[str, Any]:
-    """``codec.group_poses`` keyword arguments from a config's `eval` section (a ConfigDict or
-    the dict of a work dir's config.json)."""
-    adjust = eval_config.get("adjust", "official")
-    return {
-        "detection_threshold": eval_config["detection_threshold"],
-        "tag_threshold": eval_config["tag_threshold"],
-        "max_people": eval_config["max_people"],
-        "refine": eval_config["refine"],
-        "adjust": False if adjust == "none" else adjust,
-    }
+def augmentation_fields() -> dict[str, Any]:
+    """The `config.input` augmentation fields shared by every task (official pose-ae-train
+    ranges; `augment_config` turns them into an `AugmentConfig`)."""
+    return dict(
+        max_rotation_degrees=30.0,
+        scale_range=(0.75, 1.25),
+        max_translation=0.2,
+        flip_probability=0.5,
+        color_jitter=True,
+        shuffle_buffer_size=1024,
+        # 'centre' (official) or 'top_left': the image where test-time preprocessing puts it
+        # (data.augment.AugmentConfig.placement).
+        placement="centre",
+    )
 
 
-def apply_paper_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """The paper's Sec. 4.1 network and schedule (used for COCO and MPII alike), in place.
-
-    4-stack hourglass with the official widths and no BatchNorm, 512 input / 128 output,
-    global batch 32, Adam 2e-4 dropped to 1e-5 after 100k of 200k iterations, loss weights
-    (1, 1e-3, 1e-3) with the exp push; evaluation every 10k steps on 500 validation images.
-    """
-    config.model.update(
-        num_stacks=4, widths=(256, 384, 512, 640, 768), stem_widths=(64, 128),
-        feature_width=0, tag_dim=1, batch_norm=False, coordinate_channels=False,
+def augment_config(config: ml_collections.ConfigDict) -> AugmentConfig:
+    """The augmentation settings of `config.input`."""
+    inputs = config.input
+    values = dict(
+        input_size=inputs.input_size,
+        output_stride=inputs.output_stride,
+        max_rotation_degrees=inputs.max_rotation_degrees,
+        scale_range=tuple(inputs.scale_range),
+        max_translation=inputs.max_translation,
+        flip_probability=inputs.flip_probability,
+        placement=inputs.get("placement", "centre"),
     )
-    config.input.update(
-        input_size=512, output_stride=4, sigma=0.0, subpixel_targets=False, max_people=30
-    )
-    config.loss.update(
-        heatmap_weight=1.0, pull_weight=1e-3, push_weight=1e-3, push_type="exp",
-        heatmap_foreground_weight=0.0,
-    )
-    config.optimizer.update(
-        learning_rate=2e-4, schedule="step", final_learning_rate=1e-5, decay_step=100_000,
-        warmup_steps=0, clipnorm=0.0,
-    )
-    config.train.update(
-        global_batch_size=32, num_steps=200_000, log_every=100, checkpoint_every=2000
-    )
-    config.eval.update(every_steps=10_000, input_size=512, max_images=500, scales=(1.0,),
-                       flip=False, adjust="official")
-    return config
-
-
-def shrink_for_smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """A 2-stack, 16-channel model at 64 input for 2 steps (seconds on a CPU), in place."""
-    config.model.update(
-        num_stacks=2, widths=(16, 16, 16, 16, 16), stem_widths=(8, 16), feature_width=16
-    )
-    config.input.update(input_size=64, shuffle_buffer_size=64)
-    config.train.update(global_batch_size=2, num_steps=2, log_every=1, checkpoint_every=1)
-    config.eval.update(every_steps=0, input_size=64, max_images=4, num_drawn_images=2)
-    return config
+    if not inputs.color_jitter:
+        values.update(max_hue_delta=0.0, saturation_range=(1.0, 1.0),
+                      max_brightness_delta=0.0, contrast_range=(1.0, 1.0))
+    return AugmentConfig(**values)

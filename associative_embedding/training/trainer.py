@@ -37,8 +37,6 @@ import contextlib
 import json
 import math
 import os
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -49,49 +47,29 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from associative_embedding import losses
-from associative_embedding.core import startup
 from associative_embedding.core.config_checks import validate_config
-from associative_embedding.core.keypoint_info import KeypointInfo, get_keypoint_info
 from associative_embedding.core.run_dir import (
     CONFIG_NAME,
     RESTORE_ERRORS,
     ModelFileError,
-    config_task,
 )
 from associative_embedding.modeling import StackedHourglass
 from associative_embedding.modeling.loading import build_model_from_config, unreadable_model_error
 from associative_embedding.training import strategy as strategy_lib
 from associative_embedding.training.checkpointing import CheckpointKeeper, PreemptionGuard
+from associative_embedding.training.progress import (
+    _first_step_notice,
+    _needs_tracing,
+    _progress_bar,
+    _ThroughputMeter,
+)
 from associative_embedding.training.schedules import WarmupSchedule
 
-LOSS_PARTS = ("heatmap", "pull", "push")
 LOSS_LOG_NAME = "losses.jsonl"
 
 
 class NonFiniteLossError(RuntimeError):
     """Raised when a training loss becomes NaN or Inf; names the step and the loss part."""
-
-
-def make_trainer(
-    config: ml_collections.ConfigDict,
-    workdir: str,
-    strategy: tf.distribute.Strategy | None = None,
-    data: Any | None = None,
-) -> Trainer:
-    """The trainer of `config.task`: `PoseTrainer`, `SegmentationTrainer` or (the paper's
-    single-person refinement network) `RefinementTrainer`."""
-    validate_config(config)
-    task = config_task(config)
-    if task == "segmentation":
-        from associative_embedding.tasks.segmentation.trainer import SegmentationTrainer
-
-        return SegmentationTrainer(config, workdir, strategy, data)
-    if task == "refinement":
-        from associative_embedding.tasks.refinement.trainer import RefinementTrainer
-
-        return RefinementTrainer(config, workdir, strategy, data)
-    return PoseTrainer(config, workdir, strategy, data)
 
 
 class Trainer:
@@ -565,158 +543,3 @@ class Trainer:
         return lines
 
 
-class PoseTrainer(Trainer):
-    """Multi-person pose: heatmap + tag losses on keypoint targets, COCO/MPII evaluation."""
-
-    loss_parts = LOSS_PARTS
-    best_metric = "AP"
-
-    def __init__(
-        self,
-        config: ml_collections.ConfigDict,
-        workdir: str,
-        strategy: tf.distribute.Strategy | None = None,
-        data: Any | None = None,
-    ) -> None:
-        self.keypoint_info: KeypointInfo = get_keypoint_info(config.dataset.keypoints)
-        super().__init__(config, workdir, strategy, data)
-
-    def prepare_data(self) -> Any:
-        from associative_embedding.training import inputs
-
-        return inputs.prepare_data(
-            self.config, self.workdir, is_chief=self.is_chief, worker_index=self.worker_index
-        )
-
-    def build_replica_dataset(
-        self, input_context: tf.distribute.InputContext, seed: int
-    ) -> tf.data.Dataset:
-        from associative_embedding.training import inputs
-
-        return inputs.train_dataset(
-            self.config, self.data, self.keypoint_info, input_context, seed=seed
-        )
-
-    def build_losses(
-        self, outputs: tf.Tensor, batch: dict[str, tf.Tensor]
-    ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-        """Per-example weighted loss (B,) and unweighted parts {name: (B,)}."""
-        loss_config = self.config.loss
-        return losses.per_example_total_loss(
-            outputs,
-            batch,
-            num_joints=self.keypoint_info.num_joints,
-            tag_dim=self.config.model.tag_dim,
-            heatmap_weight=loss_config.heatmap_weight,
-            pull_weight=loss_config.pull_weight,
-            push_weight=loss_config.push_weight,
-            push_type=loss_config.push_type,
-            heatmap_foreground_weight=loss_config.heatmap_foreground_weight,
-        )
-
-    def evaluate(self, step: int) -> dict[str, float]:
-        """Validation AP (and the GT-detection diagnostic); writes drawings. Chief only."""
-        from associative_embedding.training import evaluation_hook
-
-        return evaluation_hook.evaluate_model(self, step)
-
-    def evaluation_summary(self, metrics: dict[str, Any]) -> str:
-        text = "AP={:.3f} AP50={:.3f}".format(
-            metrics.get("AP", float("nan")), metrics.get("AP50", float("nan"))
-        )
-        if isinstance(metrics.get("AP_gt_detections"), int | float):
-            text += f" AP_gt_detections={metrics['AP_gt_detections']:.3f} (diagnostic)"
-        return text
-
-    def metrics_description(self, metrics: dict[str, Any]) -> str:
-        from associative_embedding.evaluation.coco_keypoints import METRIC_NAMES
-
-        if all(name in metrics for name in METRIC_NAMES):
-            return "COCO keypoint AP/AR over OKS"
-        return "MPII multi-person AP, PCKh@0.5"
-
-    def evaluation_lines(self, metrics: dict[str, Any]) -> list[str]:
-        from associative_embedding.training import evaluation_hook
-
-        return evaluation_hook.evaluation_table(metrics)
-
-
-class _ThroughputMeter:
-    """Images per second over a sliding window, and the ETA to the last step."""
-
-    def __init__(self, start_step: int, last_step: int, global_batch_size: int) -> None:
-        self.last_step = last_step
-        self.global_batch_size = global_batch_size
-        self._window: list[tuple[float, int]] = [(time.monotonic(), start_step)]
-
-    def update(self, step: int) -> None:
-        self._window.append((time.monotonic(), step))
-        del self._window[:-50]
-
-    @property
-    def steps_per_second(self) -> float:
-        (t0, s0), (t1, s1) = self._window[0], self._window[-1]
-        return (s1 - s0) / (t1 - t0) if t1 > t0 and s1 > s0 else 0.0
-
-    @property
-    def images_per_second(self) -> float:
-        return self.steps_per_second * self.global_batch_size
-
-    def eta_text(self) -> str:
-        rate = self.steps_per_second
-        if rate <= 0:
-            return "?"
-        seconds = int((self.last_step - self._window[-1][1]) / rate)
-        return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
-def _progress_bar(start: int, total: int) -> Any:
-    """A tqdm bar when attached to a terminal (log lines otherwise)."""
-    if not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    # A terminal that reports zero columns would make a dynamic bar empty at every refresh;
-    # there the fixed width startup.start_tool gave tqdm applies.
-    dynamic = startup.terminal_columns() > 0
-    return tqdm(total=total, initial=start, unit="step", dynamic_ncols=dynamic)
-
-
-#: Seconds between the "still tracing" notices of the first step.
-FIRST_STEP_NOTICE_SECONDS = 15.0
-
-
-def _needs_tracing(step_fn: Callable) -> bool:
-    """True before a tf.function's first call (which traces and optimises its graph)."""
-    tracing_count = getattr(step_fn, "experimental_get_tracing_count", None)
-    return tracing_count is not None and tracing_count() == 0
-
-
-@contextlib.contextmanager
-def _first_step_notice(every_seconds: float = FIRST_STEP_NOTICE_SECONDS) -> Iterator[None]:
-    """Says that the first step is slow, and keeps saying so until it ends.
-
-    The first step traces the training step into a graph, optimises it and fills the input
-    pipeline's buffers: tens of seconds on a CPU, during which the loop prints nothing else.
-    """
-    start = time.monotonic()
-    logging.info(
-        "tracing the training step: the first step builds and optimises the graph and fills "
-        "the input pipeline (tens of seconds on a CPU; a notice every %.0f s until it is done)",
-        every_seconds,
-    )
-    done = threading.Event()
-
-    def notify() -> None:
-        while not done.wait(every_seconds):
-            logging.info("still tracing the training step (%.0f s so far)",
-                         time.monotonic() - start)
-
-    notifier = threading.Thread(target=notify, name="first-step-notice", daemon=True)
-    notifier.start()
-    try:
-        yield
-    finally:
-        done.set()
-        notifier.join()
-    logging.info("first step done in %.1f s; training", time.monotonic() - start)

@@ -21,7 +21,7 @@ import zipfile
 import pytest
 
 from associative_embedding.core import config_checks
-from associative_embedding.training.config import base_config
+from associative_embedding.tasks.pose.config import base_config
 from tests.conftest import PROJECT_ROOT
 
 TINY_MODEL = {"num_stacks": 2, "widths": (16, 16, 16), "stem_widths": (8, 16)}
@@ -230,7 +230,7 @@ def test_the_checks_agree_with_the_code_that_consumes_each_field():
 
 
 def test_the_trainer_checks_its_config_before_any_work(tmp_path):
-    from associative_embedding.training.trainer import make_trainer
+    from associative_embedding.tasks.registry import make_trainer
 
     config = base_config()
     config.eval.adjust = "bogus"

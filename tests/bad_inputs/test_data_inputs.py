@@ -27,15 +27,15 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
-from associative_embedding.data import annotation_checks, image_bounds, image_io, mpii
+from associative_embedding.data import annotation_checks, image_bounds, image_io, mpii, readers
 from associative_embedding.data.annotation_checks import AnnotationError
 from associative_embedding.data.coco import read_coco_keypoints
 from associative_embedding.data.coco_instances import read_coco_instances_with_report
 from associative_embedding.evaluation import coco_keypoints
-from associative_embedding.evaluation import predictor as predictor_lib
 from associative_embedding.evaluation.coco_keypoints import CocoKeypointEvaluator, load_results
 from associative_embedding.inference import writers
 from associative_embedding.modeling import loading
+from associative_embedding.tasks.pose import estimator as predictor_lib
 from tests.conftest import PROJECT_ROOT
 
 COCO_MINI = "coco_mini_train2017"
@@ -76,7 +76,7 @@ def _write(path: pathlib.Path, data) -> pathlib.Path:
 
 def _oracle_ap(annotation_file: pathlib.Path, image_dir: pathlib.Path) -> float:
     """AP of the ground-truth heatmaps and tags at full resolution (no network, no image)."""
-    split = predictor_lib.read_split(annotation_file, image_dir)
+    split = readers.read_split(annotation_file, image_dir)
     config = predictor_lib.InferenceConfig(
         input_size=0, output_stride=1, oracles={"gt_heatmaps", "gt_tags"}
     )
@@ -152,7 +152,7 @@ def test_wrong_keypoint_length_with_strict_names_file_and_id(clean_subset, tmp_p
     assert str(path) in message and f"annotation {person['id']}" in message
     assert "'keypoints' has 52 values, expected 51" in message
     with pytest.raises(AnnotationError, match=str(person["id"])):
-        predictor_lib.read_split(path, image_dir, strict=True)
+        readers.read_split(path, image_dir, strict=True)
     with pytest.raises(AnnotationError, match=str(person["id"])):
         coco_keypoints.load_coco(path, strict=True)
 
@@ -375,7 +375,7 @@ def test_bad_image_is_named_by_every_decoding_path(shared_data, tmp_path, kind):
     problem = image_io.image_file_problem(bad)
     assert problem is not None and problem.startswith(str(bad))
     # Evaluation decodes through image_io: the error names the file.
-    split = predictor_lib.read_split(annotation_file, images)
+    split = readers.read_split(annotation_file, images)
     record = next(r for r in split.records if r.file_name == str(bad))
     with pytest.raises(image_io.ImageDecodeError, match=str(bad)):
         image_io.decode_image(record.read_image_bytes(), source=record.file_name)
@@ -387,7 +387,7 @@ def test_bad_image_is_named_by_every_decoding_path(shared_data, tmp_path, kind):
 
 
 def test_training_stops_before_the_first_step_naming_the_bad_image(shared_data, tmp_path):
-    from associative_embedding.training.trainer import PoseTrainer
+    from associative_embedding.tasks.pose.trainer import PoseTrainer
     from tests.training.scripts.tiny_config import tiny_config
 
     annotation_file, images, bad = _training_set(shared_data, tmp_path, "bad")
@@ -403,8 +403,8 @@ def test_training_stops_before_the_first_step_naming_the_bad_image(shared_data, 
 
 def test_training_with_skip_bad_images_completes_and_lists_them(shared_data, tmp_path, caplog):
     """Also: the wrong keypoint list in the data no longer crashes the final evaluation."""
-    from associative_embedding.training import inputs
-    from associative_embedding.training.trainer import PoseTrainer
+    from associative_embedding.tasks.pose import inputs
+    from associative_embedding.tasks.pose.trainer import PoseTrainer
     from tests.training.scripts.tiny_config import tiny_config
 
     annotation_file, images, bad = _training_set(shared_data, tmp_path, "bad")
@@ -444,8 +444,9 @@ def _tiny_predictor():
 
 def test_elongated_image_never_gets_joints_outside(tmp_path, caplog):
     from associative_embedding.core.keypoint_info import COCO as COCO_INFO
-    from associative_embedding.inference import runner, sources
-    from associative_embedding.inference.estimator import ImagePoseEstimator
+    from associative_embedding.inference import sources
+    from associative_embedding.tasks.pose import predict as runner
+    from associative_embedding.tasks.pose.image_estimator import ImagePoseEstimator
 
     folder = tmp_path / "photos"
     folder.mkdir()

@@ -15,9 +15,10 @@ from pycocotools.coco import COCO
 
 from associative_embedding.core import transforms
 from associative_embedding.core.keypoint_info import COCO as COCO_INFO
-from associative_embedding.evaluation import predictor as predictor_lib
-from associative_embedding.evaluation.oracle import ground_truth_heatmaps, ground_truth_tags
+from associative_embedding.data import readers
 from associative_embedding.modeling import loading
+from associative_embedding.tasks.pose import estimator as predictor_lib
+from associative_embedding.tasks.pose.oracle import ground_truth_heatmaps, ground_truth_tags
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
 TOOL = PROJECT_ROOT / "tools" / "evaluate.py"
@@ -58,7 +59,7 @@ def test_tool_with_both_oracles_at_full_resolution(shared_data, tmp_path):
 
 def test_oracle_ceiling_at_stride_four_is_below_one(shared_data, tmp_path):
     folder = shared_data / COCO_MINI
-    split = predictor_lib.read_split(
+    split = readers.read_split(
         folder / "person_keypoints_train2017.json", folder / "images"
     )
     config = predictor_lib.InferenceConfig(oracles={"gt_heatmaps", "gt_tags"})
@@ -75,8 +76,8 @@ def test_oracle_ceiling_at_stride_four_is_below_one(shared_data, tmp_path):
 
 def test_mpii_sample_with_both_oracles(shared_data, tmp_path):
     folder = shared_data / "mmpose_samples" / "mpii"
-    split = predictor_lib.read_split(folder / "test_mpii.json", folder)
-    assert split.annotation_format == predictor_lib.FORMAT_MPII_JSON
+    split = readers.read_split(folder / "test_mpii.json", folder)
+    assert split.annotation_format == readers.FORMAT_MPII_JSON
     assert split.keypoint_info.name == "mpii"
     config = predictor_lib.InferenceConfig(oracles={"gt_heatmaps", "gt_tags"})
     estimator = predictor_lib.PoseEstimator(None, split.keypoint_info, config)
@@ -156,7 +157,7 @@ class GroundTruthNetwork:
 def synthetic_split(tmp_path_factory):
     folder = tmp_path_factory.mktemp("synthetic_split")
     annotations = write_synthetic_split(folder)
-    return predictor_lib.read_split(annotations, folder)
+    return readers.read_split(annotations, folder)
 
 
 def estimate(split, *, oracles=(), flip=False, scales=(1.0,), fusion="official", **fake_kwargs):
@@ -332,7 +333,7 @@ class PaddedPhotoNetwork:
 @pytest.fixture(scope="module")
 def coco_mini_split(shared_data):
     folder = shared_data / COCO_MINI
-    split = predictor_lib.read_split(folder / "person_keypoints_train2017.json", folder / "images")
+    split = readers.read_split(folder / "person_keypoints_train2017.json", folder / "images")
     # Landscape and portrait photos, most of them padded at 512.
     padded = [
         transforms.eval_resize_affine(record.height, record.width, 512)[1:]

@@ -16,10 +16,10 @@ import pytest
 import tensorflow as tf
 
 from associative_embedding.core.keypoint_info import COCO
-from associative_embedding.evaluation import predictor as predictor_lib
 from associative_embedding.export import saved_model
-from associative_embedding.inference.estimator import ImagePoseEstimator
 from associative_embedding.modeling import StackedHourglass, loading
+from associative_embedding.tasks.pose import estimator as predictor_lib
+from associative_embedding.tasks.pose.image_estimator import ImagePoseEstimator
 
 # TF 2.21 announces the move of tf.lite.Interpreter to ai_edge_litert (not a dependency here).
 pytestmark = pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")

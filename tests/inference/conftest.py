@@ -35,7 +35,7 @@ def tiny_workdir(tmp_path_factory) -> pathlib.Path:
 
     from associative_embedding.core.run_dir import CONFIG_NAME
     from associative_embedding.modeling.loading import build_model_from_config
-    from associative_embedding.training.config import base_config
+    from associative_embedding.tasks.pose.config import base_config
 
     config = base_config()
     config.model.update(TINY_MODEL)

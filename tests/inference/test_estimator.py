@@ -11,10 +11,10 @@ from associative_embedding.core import transforms
 from associative_embedding.core.keypoint_info import COCO, CROWDPOSE
 from associative_embedding.core.record import PoseRecord
 from associative_embedding.core.visualization import person_joint_tags
-from associative_embedding.evaluation import predictor as predictor_lib
-from associative_embedding.evaluation.oracle import ground_truth_heatmaps, ground_truth_tags
-from associative_embedding.inference.estimator import ImagePoseEstimator, infer_layout
 from associative_embedding.modeling import loading
+from associative_embedding.tasks.pose import estimator as predictor_lib
+from associative_embedding.tasks.pose.image_estimator import ImagePoseEstimator, infer_layout
+from associative_embedding.tasks.pose.oracle import ground_truth_heatmaps, ground_truth_tags
 
 TAG_SPACING = 3.0
 

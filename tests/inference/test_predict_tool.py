@@ -14,10 +14,11 @@ import pytest
 
 from associative_embedding.core.keypoint_info import COCO
 from associative_embedding.core.visualization import DEFAULT_DRAW_THRESHOLD
-from associative_embedding.evaluation import predictor as predictor_lib
-from associative_embedding.inference import runner, sources, writers
-from associative_embedding.inference.estimator import ImagePoseEstimator, ImagePrediction
+from associative_embedding.inference import sources, writers
 from associative_embedding.modeling import loading
+from associative_embedding.tasks.pose import estimator as predictor_lib
+from associative_embedding.tasks.pose import predict as runner
+from associative_embedding.tasks.pose.image_estimator import ImagePoseEstimator, ImagePrediction
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
 TOOL = PROJECT_ROOT / "tools" / "predict.py"

@@ -12,7 +12,8 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
-from associative_embedding.training.trainer import LOSS_LOG_NAME, PoseTrainer
+from associative_embedding.tasks.pose.trainer import PoseTrainer
+from associative_embedding.training.trainer import LOSS_LOG_NAME
 
 EXPERIMENTS = ("synthetic_pose", "coco_hg4_512", "mpii_hg4_512", "coco_overfit")
 NEEDS_SHARED_DATA = {"coco_hg4_512", "mpii_hg4_512", "coco_overfit"}

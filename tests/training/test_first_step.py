@@ -7,15 +7,15 @@ import time
 
 import tensorflow as tf
 
-from associative_embedding.training import trainer as trainer_lib
+from associative_embedding.training import progress
 
 
 def test_needs_tracing_until_the_first_call():
     step = tf.function(lambda x: x + 1)
-    assert trainer_lib._needs_tracing(step)
+    assert progress._needs_tracing(step)
     step(tf.constant(1))
-    assert not trainer_lib._needs_tracing(step)
-    assert not trainer_lib._needs_tracing(lambda x: x)  # a plain function is never traced
+    assert not progress._needs_tracing(step)
+    assert not progress._needs_tracing(lambda x: x)  # a plain function is never traced
 
 
 class _Collector(logging.Handler):
@@ -37,7 +37,7 @@ def test_first_step_notice_announces_repeats_and_reports_the_time():
     logger.addHandler(collector)
     logger.setLevel(logging.INFO)
     try:
-        with trainer_lib._first_step_notice(every_seconds=0.05):
+        with progress._first_step_notice(every_seconds=0.05):
             time.sleep(0.3)
         messages = [record.getMessage() for record in collector.records]
         assert messages[0].startswith("tracing the training step")

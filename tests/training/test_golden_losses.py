@@ -13,7 +13,8 @@ import os
 import numpy as np
 import pytest
 
-from associative_embedding.training.trainer import LOSS_LOG_NAME, PoseTrainer
+from associative_embedding.tasks.pose.trainer import PoseTrainer
+from associative_embedding.training.trainer import LOSS_LOG_NAME
 from tests.training.scripts.tiny_config import tiny_config
 
 NUM_STEPS = 20

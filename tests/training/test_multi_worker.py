@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from associative_embedding.training.trainer import PoseTrainer
+from associative_embedding.tasks.pose.trainer import PoseTrainer
 from experiments import synthetic_pose
 from tests.conftest import PROJECT_ROOT
 from tests.training.subprocesses import subprocess_env

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from associative_embedding.training.trainer import LOSS_LOG_NAME, NonFiniteLossError, PoseTrainer
+from associative_embedding.tasks.pose.trainer import PoseTrainer
+from associative_embedding.training.trainer import LOSS_LOG_NAME, NonFiniteLossError
 from tests.conftest import PROJECT_ROOT
 from tests.training.scripts.tiny_config import tiny_config
 from tests.training.subprocesses import run_script, subprocess_env

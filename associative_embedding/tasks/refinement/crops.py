@@ -4,7 +4,7 @@ The official TF1 demo (pose-ae-demo ``main.py``, ``refinement``) crops each dete
 around the box of its detected keypoints: a square of side ``max(w, h, 60) * 1.3`` centred on
 the box centre, resized to the network's input size. Here the same square is one affine,
 ``crop_from_image`` (3x3 float64 on homogeneous pixel-centre coordinates, named like the
-affines of ``data.transforms``):
+affines of ``core.transforms``):
 
     x_crop = crop_size / side * (x - cx) + (crop_size - 1) / 2
 

@@ -48,15 +48,17 @@ from absl import logging
 from associative_embedding import losses
 from associative_embedding.core.keypoint_info import KeypointInfo, get_keypoint_info
 from associative_embedding.core.record import PoseRecord
-from associative_embedding.data import image_io
+from associative_embedding.data import image_io, readers
 from associative_embedding.data.augment import AugmentConfig
-from associative_embedding.evaluation import predictor as predictor_lib
 from associative_embedding.modeling import loading
 from associative_embedding.modeling.outputs import split_outputs
+from associative_embedding.tasks.pose import estimator as predictor_lib
+from associative_embedding.tasks.pose import inputs
+from associative_embedding.tasks.pose.config import base_config
 from associative_embedding.tasks.refinement import crops
 from associative_embedding.tasks.refinement import data as refine_data
 from associative_embedding.tasks.refinement.refine import PoseRefiner, locate_peaks
-from associative_embedding.training.config import base_config
+from associative_embedding.training.config import augment_config
 from associative_embedding.training.trainer import Trainer
 
 REFINEMENT_LOSS_PARTS = ("heatmap",)
@@ -251,7 +253,7 @@ def pckh_hits(
 
 def evaluate_people(
     refiner: PoseRefiner,
-    split: predictor_lib.Split,
+    split: readers.Split,
     records: Sequence[PoseRecord],
     *,
     adjust: str = "official",
@@ -350,7 +352,6 @@ class RefinementTrainer(Trainer):
             )
 
     def prepare_data(self) -> Any:
-        from associative_embedding.training import inputs
 
         data = inputs.prepare_data(
             self.config, self.workdir, is_chief=self.is_chief, worker_index=self.worker_index
@@ -368,9 +369,8 @@ class RefinementTrainer(Trainer):
         return data
 
     def augment_config(self) -> AugmentConfig:
-        from associative_embedding.training import inputs
 
-        return dataclasses.replace(inputs.augment_config(self.config), input_size=self.crop_size)
+        return dataclasses.replace(augment_config(self.config), input_size=self.crop_size)
 
     def build_replica_dataset(
         self, input_context: tf.distribute.InputContext, seed: int

@@ -1,7 +1,7 @@
 """The configuration schema of instance-segmentation experiments (ml_collections).
 
-It shares the model, optimizer and train sections (and their defaults) with the pose schema
-`training.config.base_config()`, so the two tasks use one model builder, one loop and one
+It shares the model, optimizer and train sections (and their defaults) with every task
+(`training.config.task_config`), so the tasks use one model builder, one loop and one
 driver; `task = 'segmentation'` selects `SegmentationTrainer` in `tools/train.py`. The dataset,
 input, loss and eval sections are the segmentation ones below. Paper settings (Sec. 4.2):
 256 input / 64 output, grouping loss weight 1e-4, three test scales (x0.5, x1, x1.5) whose
@@ -16,15 +16,14 @@ from typing import Any
 
 import ml_collections
 
-from associative_embedding.training.config import augmentation_fields, base_config
+from associative_embedding.training.config import augmentation_fields, task_config
 
 DATASET_KINDS = ("synthetic_shapes", "coco", "voc")
 
 
 def segmentation_base_config() -> ml_collections.ConfigDict:
     """Defaults = the paper's VOC recipe (Sec. 4.2) on a 4-stack hourglass."""
-    config = base_config()
-    config.task = "segmentation"
+    config = task_config("segmentation")
 
     config.dataset = ml_collections.ConfigDict(
         dict(

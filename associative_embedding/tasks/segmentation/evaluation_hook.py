@@ -16,11 +16,11 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from associative_embedding.core.run_dir import write_json
 from associative_embedding.core.visualization import draw_instances
 from associative_embedding.data import image_io
 from associative_embedding.data.instances import InstanceCategories, InstanceRecord
 from associative_embedding.evaluation.instance_segmentation import InstanceSegmentationEvaluator
-from associative_embedding.evaluation.predictor import write_json
 from associative_embedding.modeling.loading import Predictor, model_predictor
 from associative_embedding.tasks.segmentation.config import instance_decoder_options
 from associative_embedding.tasks.segmentation.segmenter import InstanceSegmenter

@@ -28,7 +28,7 @@ from associative_embedding.data.instance_pipeline import (
     build_instance_dataset,
 )
 from associative_embedding.data.instances import InstanceCategories, InstanceRecord
-from associative_embedding.training import inputs
+from associative_embedding.training.config import augment_config
 from associative_embedding.training.trainer import Trainer
 
 SEGMENTATION_LOSS_PARTS = ("detection", "pull", "push")
@@ -168,7 +168,7 @@ class SegmentationTrainer(Trainer):
             batch_size=self.global_batch_size,
             target_config=self.target_config(),
             # The pose pipeline's augmentation settings (the same `config.input` fields).
-            augment_config=inputs.augment_config(self.config),
+            augment_config=augment_config(self.config),
             seed=seed,
             deterministic=bool(self.config.train.deterministic),
             input_context=input_context,

@@ -16,11 +16,12 @@ import pytest
 from associative_embedding.core import transforms
 from associative_embedding.core.keypoint_info import COCO
 from associative_embedding.core.record import PoseRecord
+from associative_embedding.data import readers
 from associative_embedding.data.image_bounds import clip_poses_to_image
-from associative_embedding.evaluation import predictor as predictor_lib
-from associative_embedding.evaluation.oracle import ground_truth_heatmaps, ground_truth_tags
-from associative_embedding.inference.estimator import ImagePoseEstimator
 from associative_embedding.modeling import loading
+from associative_embedding.tasks.pose import estimator as predictor_lib
+from associative_embedding.tasks.pose.image_estimator import ImagePoseEstimator
+from associative_embedding.tasks.pose.oracle import ground_truth_heatmaps, ground_truth_tags
 from associative_embedding.tasks.refinement import crops
 from associative_embedding.tasks.refinement.refine import (
     PoseRefiner,
@@ -483,7 +484,7 @@ def test_evaluate_tool_with_refine_checkpoint(tiny_models, tmp_path):
     tool_poses = np.array([r["keypoints"] for r in results]).reshape(-1, K, 3)
 
     # The same pipeline in this process: the tool's results are the refined poses.
-    split = predictor_lib.read_split(annotations, tmp_path)
+    split = readers.read_split(annotations, tmp_path)
     config = predictor_lib.InferenceConfig(input_size=256, decoder={"detection_threshold": 0.0})
     network = loading.load_predictor(tiny_models / "multi.keras")
     refiner = load_refiner(

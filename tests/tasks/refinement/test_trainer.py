@@ -12,10 +12,10 @@ import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
 from associative_embedding.core.keypoint_info import get_keypoint_info
-from associative_embedding.data import synthetic
+from associative_embedding.data import readers, synthetic
 from associative_embedding.data.augment import AugmentConfig
-from associative_embedding.evaluation import predictor as predictor_lib
 from associative_embedding.modeling import loading
+from associative_embedding.tasks.pose.config import base_config
 from associative_embedding.tasks.refinement import data as refine_data
 from associative_embedding.tasks.refinement.refine import PoseRefiner
 from associative_embedding.tasks.refinement.trainer import (
@@ -23,8 +23,8 @@ from associative_embedding.tasks.refinement.trainer import (
     evaluate_people,
     refinement_loss,
 )
-from associative_embedding.training.config import base_config
-from associative_embedding.training.trainer import LOSS_LOG_NAME, make_trainer
+from associative_embedding.tasks.registry import make_trainer
+from associative_embedding.training.trainer import LOSS_LOG_NAME
 
 COCO = get_keypoint_info("coco")
 EXPERIMENTS = ("synthetic_refine", "coco_refine_hg", "mpii_refine_hg")
@@ -174,7 +174,7 @@ def test_ground_truth_heatmaps_score_perfectly(tmp_path):
     synthetic.generate_synthetic_dataset(
         root, split="val", num_images=3, seed=1, image_size=128, show_progress=False
     )
-    split = predictor_lib.read_split(
+    split = readers.read_split(
         synthetic.annotation_path(root, "val"), root / "val", dataset="coco"
     )
     records = split.records

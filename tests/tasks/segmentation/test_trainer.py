@@ -16,8 +16,8 @@ import tensorflow as tf
 from PIL import Image
 from pycocotools.coco import COCO
 
+from associative_embedding.tasks.registry import make_trainer
 from associative_embedding.tasks.segmentation.trainer import SegmentationTrainer
-from associative_embedding.training.trainer import make_trainer
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[3]
 

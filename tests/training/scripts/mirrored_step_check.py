@@ -25,7 +25,7 @@ DEVICES = strategy_lib.configure_cpu_devices(2)  # before any other TF op
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from associative_embedding.training.trainer import PoseTrainer  # noqa: E402
+from associative_embedding.tasks.pose.trainer import PoseTrainer  # noqa: E402
 from tests.training.scripts.tiny_config import fixed_batch, tiny_config  # noqa: E402
 
 GLOBAL_BATCH = 4

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ml_collections
 import numpy as np
 
-from associative_embedding.training.config import base_config
+from associative_embedding.tasks.pose.config import base_config
 
 
 def tiny_config(**overrides) -> ml_collections.ConfigDict:

@@ -8,7 +8,7 @@ import pytest
 from associative_embedding.codec import group_poses, poses_to_image
 from associative_embedding.codec.encode import KeypointEncoder
 from associative_embedding.core import transforms
-from associative_embedding.evaluation.oracle import (
+from associative_embedding.tasks.pose.oracle import (
     GT_HEATMAPS,
     GT_TAGS,
     apply_oracles,

@@ -15,7 +15,6 @@ from absl import logging
 from tqdm import tqdm
 
 from associative_embedding.core import visualization
-from associative_embedding.inference.estimator import ImagePoseEstimator, ImagePrediction
 from associative_embedding.inference.sources import Source
 from associative_embedding.inference.writers import (
     ImageWriter,
@@ -23,6 +22,7 @@ from associative_embedding.inference.writers import (
     TagPlotWriter,
     VideoWriter,
 )
+from associative_embedding.tasks.pose.image_estimator import ImagePoseEstimator, ImagePrediction
 
 __all__ = ["PredictOptions", "PredictSummary", "describe", "run_prediction", "tag_plot_pictures"]
 

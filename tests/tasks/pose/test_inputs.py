@@ -11,8 +11,8 @@ from scipy import ndimage
 from associative_embedding.codec import map_from_image
 from associative_embedding.core import transforms
 from associative_embedding.core.keypoint_info import get_keypoint_info
-from associative_embedding.training import inputs
-from associative_embedding.training.config import base_config
+from associative_embedding.tasks.pose import inputs
+from associative_embedding.tasks.pose.config import base_config
 
 COCO_MINI = "coco_mini_train2017"
 

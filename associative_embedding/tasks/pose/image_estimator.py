@@ -21,7 +21,6 @@ For the same image and settings it returns exactly ``PoseEstimator``'s poses (te
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,11 +35,8 @@ from associative_embedding.core.keypoint_info import (
     KeypointInfo,
     get_keypoint_info,
 )
-from associative_embedding.evaluation.predictor import InferenceConfig, PoseEstimator
 from associative_embedding.modeling.loading import Predictor
-
-if TYPE_CHECKING:
-    from associative_embedding.tasks.refinement.refine import PoseRefiner
+from associative_embedding.tasks.pose.estimator import InferenceConfig, PoseEstimator, PoseRefiner
 
 __all__ = [
     "ImagePoseEstimator",

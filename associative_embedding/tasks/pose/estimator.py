@@ -34,11 +34,10 @@ Pieces (each usable alone):
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import tensorflow as tf
@@ -55,25 +54,26 @@ from associative_embedding.codec import (
 from associative_embedding.core import transforms
 from associative_embedding.core.keypoint_info import (
     KeypointInfo,
-    get_keypoint_info,
-    keypoint_info_for_num_joints,
 )
 from associative_embedding.core.record import PoseRecord
 from associative_embedding.data import augment, image_bounds, image_io
-from associative_embedding.evaluation import oracle as oracle_lib
+from associative_embedding.data.readers import FORMAT_COCO, Split
 from associative_embedding.evaluation.coco_keypoints import CocoKeypointEvaluator
 from associative_embedding.evaluation.mpii_multi_person import MpiiMultiPersonEvaluator
 from associative_embedding.modeling.loading import DEFAULT_INPUT_MULTIPLE, Predictor
-
-if TYPE_CHECKING:
-    from associative_embedding.tasks.refinement.refine import PoseRefiner
+from associative_embedding.tasks.pose import oracle as oracle_lib
 
 DEFAULT_OUTPUT_STRIDE = 4
-FORMAT_COCO = "coco_format"
-FORMAT_MPII_MAT = "mpii_mat"
-FORMAT_MPII_JSON = "mpii_json"
-# Reader issues (data/coco.py) that drop an image from the split.
-_SKIPPED_IMAGE_ISSUES = ("image_missing", "image_unreadable", "image_size_mismatch")
+
+
+class PoseRefiner(Protocol):
+    """What refines the decoded people of one image (``tasks.refinement.refine.PoseRefiner``,
+    the paper's single-person network); a protocol, so that the pose task does not depend on
+    the refinement task that is built on it."""
+
+    def __call__(
+        self, image: np.ndarray, poses: np.ndarray, scores: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 # ------------------------------------------------------------------------------ predictor
@@ -326,112 +326,6 @@ def _split(outputs: np.ndarray, num_joints: int, source: str) -> tuple[np.ndarra
 # ------------------------------------------------------------------------------ datasets
 
 
-@dataclasses.dataclass
-class Split:
-    """An evaluation split: records, the dataset's metadata and how to evaluate it.
-
-    Attributes:
-        ground_truth: for COCO-format files, the annotations as the reader's check cleaned
-            them (``data.annotation_checks``), which the COCO evaluator scores against; None
-            for MPII.
-    """
-
-    records: list[PoseRecord]
-    keypoint_info: KeypointInfo
-    annotation_format: str
-    annotation_file: str
-    num_images_listed: int
-    num_images_skipped: int
-    ground_truth: dict | None = dataclasses.field(default=None, repr=False)
-
-
-def detect_annotation_format(annotation_file: str | os.PathLike) -> str:
-    """'mpii_mat' for a .mat file, 'mpii_json' for a JSON list, 'coco_format' for a JSON object.
-
-    Raises:
-        FileNotFoundError: naming the file when it does not exist.
-        ValueError: naming the file when it is none of these.
-    """
-    path = os.fspath(annotation_file)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"annotation file not found: {path}")
-    if path.endswith(".mat"):
-        return FORMAT_MPII_MAT
-    with open(path, "rb") as handle:
-        head = handle.read(4096).lstrip()
-    if head.startswith(b"["):
-        return FORMAT_MPII_JSON
-    if head.startswith(b"{"):
-        return FORMAT_COCO
-    raise ValueError(f"{path}: not a COCO-format JSON object, an MPII JSON list or a .mat file.")
-
-
-def read_split(
-    annotation_file: str | os.PathLike,
-    image_dir: str | os.PathLike,
-    *,
-    dataset: str = "auto",
-    skip_missing_images: bool = True,
-    strict: bool = False,
-) -> Split:
-    """Reads an evaluation split with the package's readers in eval mode.
-
-    Args:
-        annotation_file: COCO-format JSON, MPII JSON conversion or the MPII .mat release.
-        image_dir: the images' folder.
-        dataset: 'coco', 'crowdpose', 'mpii' or 'auto' (from the number of joints).
-        skip_missing_images: skip (count and warn about) images whose file is missing
-            instead of raising.
-        strict: raise ``annotation_checks.AnnotationError`` (naming the file and the ids)
-            instead of skipping invalid annotations.
-
-    Returns:
-        A ``Split``.
-
-    Raises:
-        ValueError: when the dataset's joint count disagrees with the annotations.
-    """
-    from associative_embedding.data import coco as coco_reader
-    from associative_embedding.data import mpii as mpii_reader
-
-    annotation_file = os.fspath(annotation_file)
-    annotation_format = detect_annotation_format(annotation_file)
-    common = {"split_role": "eval", "skip_bad_images": skip_missing_images, "strict": strict}
-    if annotation_format == FORMAT_COCO:
-        records, report = coco_reader.read_coco_keypoints(annotation_file, image_dir, **common)
-        num_joints = len(report.keypoint_names)
-    elif annotation_format == FORMAT_MPII_JSON:
-        records, report = mpii_reader.read_mpii_json(annotation_file, image_dir, **common)
-        num_joints = 16
-    else:
-        records, report = mpii_reader.read_mpii_mat(annotation_file, image_dir, **common)
-        num_joints = 16
-    if dataset == "auto":
-        keypoint_info = keypoint_info_for_num_joints(num_joints)
-    else:
-        keypoint_info = get_keypoint_info(dataset)
-        if keypoint_info.num_joints != num_joints:
-            raise ValueError(
-                f"{annotation_file}: {num_joints} joints, but dataset {dataset!r} has "
-                f"{keypoint_info.num_joints}."
-            )
-    skipped = sum(report.issues.get(issue, 0) for issue in _SKIPPED_IMAGE_ISSUES)
-    if skipped:
-        logging.warning(
-            "%d of %d images listed in %s were skipped (missing or unreadable files) and are "
-            "not evaluated.", skipped, report.num_images_listed, annotation_file,
-        )
-    return Split(
-        records=records,
-        keypoint_info=keypoint_info,
-        annotation_format=annotation_format,
-        annotation_file=annotation_file,
-        num_images_listed=report.num_images_listed,
-        num_images_skipped=skipped,
-        ground_truth=report.checked.dataset if report.checked is not None else None,
-    )
-
-
 def build_evaluator(
     split: Split, output_dir: str | os.PathLike | None = None
 ) -> CocoKeypointEvaluator | MpiiMultiPersonEvaluator:
@@ -481,11 +375,3 @@ def parse_scales(values: Iterable[str | float] | str) -> tuple[float, ...]:
     return scales
 
 
-def write_json(path: str | os.PathLike, payload: Mapping[str, Any]) -> None:
-    """Writes a metrics-like dict as JSON (NaN -> null)."""
-    cleaned = {
-        key: (None if isinstance(value, float) and math.isnan(value) else value)
-        for key, value in payload.items()
-    }
-    with open(path, "w") as handle:
-        json.dump(cleaned, handle, indent=2)

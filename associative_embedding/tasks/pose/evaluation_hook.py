@@ -23,31 +23,31 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import tensorflow as tf
 
+from associative_embedding.core.run_dir import write_json
 from associative_embedding.core.visualization import (
     DEFAULT_DRAW_THRESHOLD,
     draw_poses,
     people_to_draw,
 )
 from associative_embedding.data import augment, image_io
-from associative_embedding.evaluation import oracle as oracle_lib
 from associative_embedding.evaluation.coco_keypoints import METRIC_NAMES, CocoKeypointEvaluator
-from associative_embedding.evaluation.predictor import (
+from associative_embedding.modeling.loading import Predictor, model_predictor
+from associative_embedding.modeling.outputs import split_outputs
+from associative_embedding.tasks.pose import oracle as oracle_lib
+from associative_embedding.tasks.pose.config import decoder_options
+from associative_embedding.tasks.pose.estimator import (
     InferenceConfig,
     PoseEstimator,
     build_evaluator,
     evaluate_records,
-    write_json,
 )
-from associative_embedding.modeling.loading import Predictor, model_predictor
-from associative_embedding.modeling.outputs import split_outputs
-from associative_embedding.training.config import decoder_options
 
 #: Suffix of the diagnostic's metrics (ground-truth heatmaps + predicted tags).
 DIAGNOSTIC_SUFFIX = "_gt_detections"
 DIAGNOSTIC_DESCRIPTION = "ground-truth heatmaps + predicted tags (grouping alone)"
 
 if TYPE_CHECKING:
-    from associative_embedding.training.trainer import PoseTrainer
+    from associative_embedding.tasks.pose.trainer import PoseTrainer
 
 
 def evaluate_model(trainer: PoseTrainer, step: int) -> dict[str, float]:

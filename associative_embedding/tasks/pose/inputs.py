@@ -29,10 +29,10 @@ from absl import logging
 
 from associative_embedding.core.keypoint_info import KeypointInfo
 from associative_embedding.core.record import PoseRecord
-from associative_embedding.data import coco, image_io, mpii, synthetic
-from associative_embedding.data.augment import AugmentConfig
+from associative_embedding.data import image_io, readers, synthetic
 from associative_embedding.data.pipeline import build_dataset
-from associative_embedding.evaluation import predictor
+from associative_embedding.data.readers import read_train_records
+from associative_embedding.training.config import augment_config
 
 
 @dataclasses.dataclass
@@ -46,7 +46,7 @@ class TrainingData:
     """
 
     train_records: list[PoseRecord]
-    val_split: predictor.Split
+    val_split: readers.Split
 
     @property
     def val_records(self) -> list[PoseRecord]:
@@ -82,25 +82,6 @@ def _synthetic_paths(
 
 #: Where a run with ``config.dataset.skip_bad_images`` lists the images it skipped.
 SKIPPED_IMAGES_NAME = "skipped_images.txt"
-
-
-def read_train_records(
-    annotation_file: str, image_dir: str, ignore: str, *, strict: bool = False
-) -> list[PoseRecord]:
-    """Training records of a COCO-format file or an MPII JSON conversion / .mat release.
-
-    `strict` makes the reader raise (naming the file and ids) instead of skipping invalid
-    annotations.
-    """
-    annotation_format = predictor.detect_annotation_format(annotation_file)
-    common = dict(split_role="train", ignore=ignore, strict=strict)
-    if annotation_format == predictor.FORMAT_COCO:
-        records, _ = coco.read_coco_keypoints(annotation_file, image_dir, **common)
-    elif annotation_format == predictor.FORMAT_MPII_JSON:
-        records, _ = mpii.read_mpii_json(annotation_file, image_dir, **common)
-    else:
-        records, _ = mpii.read_mpii_mat(annotation_file, image_dir, **common)
-    return records
 
 
 def resolve_split_paths(dataset: ml_collections.ConfigDict) -> dict[str, str]:
@@ -167,7 +148,7 @@ def prepare_data(
     train_records = read_train_records(
         paths["train_annotations"], paths["train_images"], dataset.ignore, strict=strict
     )
-    val_split = predictor.read_split(
+    val_split = readers.read_split(
         paths["val_annotations"], paths["val_images"], dataset=dataset.keypoints, strict=strict
     )
     skipped: list[tuple[str, str]] = []
@@ -241,24 +222,6 @@ def write_skipped_images(workdir: str, skipped: list[tuple[str, str]]) -> str:
     if skipped:
         logging.warning("%d skipped images are listed in %s", len(dict(skipped)), path)
     return path
-
-
-def augment_config(config: ml_collections.ConfigDict) -> AugmentConfig:
-    """The augmentation settings of `config.input`."""
-    inputs = config.input
-    values = dict(
-        input_size=inputs.input_size,
-        output_stride=inputs.output_stride,
-        max_rotation_degrees=inputs.max_rotation_degrees,
-        scale_range=tuple(inputs.scale_range),
-        max_translation=inputs.max_translation,
-        flip_probability=inputs.flip_probability,
-        placement=inputs.get("placement", "centre"),
-    )
-    if not inputs.color_jitter:
-        values.update(max_hue_delta=0.0, saturation_range=(1.0, 1.0),
-                      max_brightness_delta=0.0, contrast_range=(1.0, 1.0))
-    return AugmentConfig(**values)
 
 
 def train_dataset(

@@ -12,10 +12,10 @@ import pytest
 
 from associative_embedding.core.keypoint_info import COCO
 from associative_embedding.core.visualization import DEFAULT_DRAW_THRESHOLD
-from associative_embedding.training import evaluation_hook
-from associative_embedding.training.config import base_config
-from associative_embedding.training.evaluation_hook import map_pictures
-from associative_embedding.training.trainer import PoseTrainer
+from associative_embedding.tasks.pose import evaluation_hook
+from associative_embedding.tasks.pose.config import base_config
+from associative_embedding.tasks.pose.evaluation_hook import map_pictures
+from associative_embedding.tasks.pose.trainer import PoseTrainer
 
 STRIDE, SIZE, JOINTS = 4, 16, 3
 
