@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -324,19 +325,20 @@ class KeypointEncoder:
 
 
 def encode_targets(
-    keypoints: tf.Tensor,
-    ignore_mask: tf.Tensor | None = None,
-    *,
-    output_size: int | Sequence[int],
-    num_joints: int,
-    sigma: float | None = None,
-    max_people: int = DEFAULT_MAX_PEOPLE,
-    stride: int = 4,
-    subpixel: bool = False,
+    keypoints: tf.Tensor, ignore_mask: tf.Tensor | None = None, **encoder_options: Any
 ) -> dict[str, tf.Tensor]:
-    """Functional form of ``KeypointEncoder(...).encode(keypoints, ignore_mask)``."""
-    encoder = KeypointEncoder(output_size, num_joints, sigma, max_people, stride, subpixel)
-    return encoder.encode(keypoints, ignore_mask)
+    """Functional form of ``KeypointEncoder(**encoder_options).encode(keypoints, ignore_mask)``.
+
+    Args:
+        keypoints: (P, K, 3) float (x, y, v) in network-input pixels.
+        ignore_mask: optional (h, w), 1 = ignored.
+        **encoder_options: the ``KeypointEncoder`` arguments (output_size and num_joints are
+            required).
+
+    Returns:
+        {'heatmaps', 'keypoints', 'mask', 'num_dropped_people'}, as ``KeypointEncoder.encode``.
+    """
+    return KeypointEncoder(**encoder_options).encode(keypoints, ignore_mask)
 
 
 def _as_hw(size: int | Sequence[int]) -> tuple[int, int]:
