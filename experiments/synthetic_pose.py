@@ -99,7 +99,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config.optimizer.warmup_steps = 100
 
     config.train.global_batch_size = 32
-    config.train.num_steps = 1700
+    config.train.num_steps = 1400
     config.train.mixed_precision = "mixed_bfloat16"
     config.train.log_every = 50
     config.train.checkpoint_every = 500
