@@ -72,7 +72,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
-import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -80,6 +79,16 @@ from typing import Any
 import numpy as np
 from absl import logging
 from pycocotools import mask as mask_utils
+
+from associative_embedding.data.annotation_fields import (
+    as_int,
+    is_number,
+    keypoint_array,
+    keypoint_box,
+    segmentation_box,
+    segmentation_rle,
+    valid_box,
+)
 
 __all__ = [
     "FIXED_ISSUES",
@@ -93,7 +102,6 @@ __all__ = [
     "load_coco_annotations",
     "raise_for_skipped",
     "require_coco_format",
-    "rle_is_valid",
 ]
 
 SKIPPED_ISSUES = frozenset({
@@ -296,149 +304,11 @@ def load_coco_annotations(
     return checked
 
 
-def _as_int(value: Any) -> int | None:
-    """An integer id: an int, or a float with an integral value; None otherwise (bools too)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and math.isfinite(value) and value == int(value):
-        return int(value)
-    return None
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(
-        value)
-
-
-def _finite_numbers(values: Any, length: int | None = None) -> np.ndarray | None:
-    """`values` as float64 if it is a flat list of finite numbers (of `length`), else None."""
-    if not isinstance(values, (list, tuple)) or (length is not None and len(values) != length):
-        return None
-    if not all(_is_number(value) for value in values):
-        return None
-    return np.asarray(values, dtype=np.float64)
-
-
-def _compressed_run_lengths(counts: bytes) -> np.ndarray | None:
-    """(M,) int64 run lengths of a compressed COCO RLE string, None if it is corrupt.
-
-    A vectorised form of pycocotools' ``rleFrString``: each value is a little-endian sequence
-    of 5-bit groups (character - 48, bit 0x20 = more groups follow, bit 0x10 of the last group =
-    negative), and from the fourth value on each is stored as a difference to the value two
-    places before it.
-    """
-    codes = np.frombuffer(counts, np.uint8).astype(np.int64) - 48
-    if codes.size == 0:
-        return np.zeros(0, np.int64)
-    if np.any((codes < 0) | (codes > 63)) or codes[-1] & 0x20:
-        return None
-    last = (codes & 0x20) == 0  # the last group of each value
-    ends = np.flatnonzero(last)
-    starts = np.concatenate([[0], ends[:-1] + 1])
-    group = np.arange(codes.size) - np.repeat(starts, ends - starts + 1)
-    if group.max() > 11:  # > 60 bits: no real run length
-        return None
-    values = np.add.reduceat((codes & 0x1F) << (5 * group), starts)
-    negative = (codes[ends] & 0x10) != 0
-    values[negative] -= np.left_shift(1, 5 * (group[ends][negative] + 1))
-    runs = values.copy()
-    runs[1::2] = np.cumsum(values[1::2])
-    runs[2::2] = np.cumsum(values[2::2])
-    return runs
-
-
-def rle_is_valid(rle: Any, height: int, width: int) -> bool:
-    """Whether a COCO RLE (compressed or not) has non-negative runs summing to height * width.
-
-    pycocotools' ``area``/``toBbox``/``merge`` silently accept corrupt run lengths and return
-    wrong numbers, so the readers check them once here.
-    """
-    if not isinstance(rle, dict) or "counts" not in rle:
-        return False
-    counts = rle["counts"]
-    if isinstance(counts, list):
-        if not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in counts):
-            return False
-        runs = np.asarray(counts, np.float64)
-        if not np.all(np.isfinite(runs)) or np.any(runs != np.round(runs)):
-            return False
-    elif isinstance(counts, (str, bytes)):
-        try:
-            encoded = counts.encode("ascii") if isinstance(counts, str) else counts
-        except UnicodeEncodeError:
-            return False
-        runs = _compressed_run_lengths(encoded)
-        if runs is None:
-            return False
-    else:
-        return False
-    return bool(np.all(runs >= 0)) and int(runs.sum()) == height * width
-
-
-def _usable_polygons(segmentation: Any) -> list[list[float]]:
-    """The polygons of >= 6 finite numbers (even count) of a polygon-list segmentation."""
-    if not isinstance(segmentation, list):
-        return []
-    polygons = []
-    for polygon in segmentation:
-        numbers = _finite_numbers(polygon)
-        if numbers is not None and len(numbers) >= 6 and len(numbers) % 2 == 0:
-            polygons.append(numbers.tolist())
-    return polygons
-
-
-def _segmentation_rle(annotation: dict, size: tuple[int, int] | None) -> dict | None:
-    """The annotation's segmentation as one RLE of the image's size, or None if unusable."""
-    if size is None:
-        return None
-    height, width = size
-    segmentation = annotation.get("segmentation")
-    if isinstance(segmentation, dict):
-        rle_size = segmentation.get("size")
-        if (not isinstance(rle_size, (list, tuple)) or [_as_int(s) for s in rle_size]
-                != [height, width] or not rle_is_valid(segmentation, height, width)):
-            return None
-        if isinstance(segmentation["counts"], list):
-            return mask_utils.frPyObjects(segmentation, height, width)
-        counts = segmentation["counts"]
-        return {"size": [height, width],
-                "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
-    polygons = _usable_polygons(segmentation)
-    if not polygons:
-        return None
-    return mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
-
-
-def _segmentation_box(annotation: dict, size: tuple[int, int] | None) -> list[float] | None:
-    """(x, y, w, h) of the segmentation: polygon extent, or the RLE's mask box; None if none."""
-    polygons = _usable_polygons(annotation.get("segmentation"))
-    if polygons:
-        points = np.concatenate([np.reshape(p, (-1, 2)) for p in polygons])
-        low, high = points.min(axis=0), points.max(axis=0)
-        return [float(low[0]), float(low[1]), float(high[0] - low[0]), float(high[1] - low[1])]
-    rle = _segmentation_rle(annotation, size)
-    if rle is None or float(mask_utils.area(rle)) <= 0:
-        return None
-    return [float(v) for v in mask_utils.toBbox(rle)]
-
-
-def _keypoint_box(keypoints: np.ndarray) -> list[float] | None:
-    """(x, y, w, h) pixel extent of the labelled joints (pixel-centre convention)."""
-    labelled = keypoints[keypoints[:, 2] > 0, :2]
-    if not len(labelled):
-        return None
-    low = labelled.min(axis=0) - 0.5
-    high = labelled.max(axis=0) + 0.5
-    return [float(low[0]), float(low[1]), float(high[0] - low[0]), float(high[1] - low[1])]
-
-
 def _check_categories(categories: list, source: str) -> dict[int, int]:
     """Category id -> number of joints K (0 for a category without a keypoint list)."""
     joints: dict[int, int] = {}
     for index, category in enumerate(categories):
-        category_id = _as_int(category.get("id")) if isinstance(category, dict) else None
+        category_id = as_int(category.get("id")) if isinstance(category, dict) else None
         if category_id is None:
             raise AnnotationError(
                 f"{source}: categories[{index}] lacks an integer 'id': {category!r:.200}"
@@ -461,7 +331,7 @@ def _check_images(
             raise AnnotationError(
                 f"{source}: images[{index}] lacks 'id' or 'file_name': {image!r:.200}"
             )
-        image_id = _as_int(image["id"])
+        image_id = as_int(image["id"])
         if image_id is None:
             raise AnnotationError(
                 f"{source}: images[{index}] has a non-integer id {image['id']!r}."
@@ -484,7 +354,7 @@ def _check_images(
             continue
         report.count("image_duplicate", image_id, amount=len(entries) - 1)
         kept.append(first)
-        height, width = _as_int(first.get("height")), _as_int(first.get("width"))
+        height, width = as_int(first.get("height")), as_int(first.get("width"))
         sizes[image_id] = (height, width) if height and width and height > 0 and width > 0 \
             else None
     return kept, sizes, dropped
@@ -533,7 +403,7 @@ def _check_annotations(
     one (plain Python), keypoints of each keypoint category as one array, boxes and areas.
     """
     largest_id = max(
-        (value for value in (_as_int(a.get("id")) for a in annotations if isinstance(a, dict))
+        (value for value in (as_int(a.get("id")) for a in annotations if isinstance(a, dict))
          if value is not None),
         default=0,
     )
@@ -545,9 +415,9 @@ def _check_annotations(
             report.count("annotation_malformed", f"annotations[{index}]",
                          f"annotations[{index}] is not a JSON object: {annotation!r:.100}")
             continue
-        annotation_id = _as_int(annotation.get("id"))
+        annotation_id = as_int(annotation.get("id"))
         raw_image_id = annotation.get("image_id")
-        image_id = _as_int(raw_image_id)
+        image_id = as_int(raw_image_id)
         where = f"annotation {annotation.get('id')!r} (image {raw_image_id!r})"
         if annotation_id is None:
             report.count("annotation_id_invalid", f"annotations[{index}]",
@@ -562,7 +432,7 @@ def _check_annotations(
             report.count("annotation_unknown_image", annotation_id,
                          f"{where}: image_id {raw_image_id!r} is not listed in 'images'")
             continue
-        category_id = _as_int(annotation.get("category_id"))
+        category_id = as_int(annotation.get("category_id"))
         if category_id not in joints_of:
             report.count("category_unknown", annotation_id,
                          f"{where}: category_id {annotation.get('category_id')!r} is not in the "
@@ -588,10 +458,6 @@ def _check_annotations(
             if _clean_box_and_area(annotation, num_joints, size, where, report)]
 
 
-def _valid_box(value: Any) -> bool:
-    """Whether `value` is [x, y, w, h]: 4 finite numbers with w, h >= 0."""
-    return (isinstance(value, (list, tuple)) and len(value) == 4
-            and all(_is_number(v) for v in value) and value[2] >= 0 and value[3] >= 0)
 
 
 def _clean_box_and_area(
@@ -604,12 +470,12 @@ def _clean_box_and_area(
     """Repairs ``bbox`` (keypoint categories) and ``area`` in place; False = drop it."""
     annotation_id = annotation["id"]
     box = annotation.get("bbox")
-    if num_joints and not _valid_box(box):
+    if num_joints and not valid_box(box):
         keypoints = np.asarray(annotation["keypoints"], np.float64).reshape(num_joints, 3)
-        repaired = None if annotation.get("iscrowd") else _keypoint_box(keypoints)
+        repaired = None if annotation.get("iscrowd") else keypoint_box(keypoints)
         issue = "box_repaired_from_keypoints"
         if repaired is None:
-            repaired = _segmentation_box(annotation, size)
+            repaired = segmentation_box(annotation, size)
             issue = "box_repaired_from_segmentation"
         if repaired is None:
             report.count("region_dropped_invalid_box", annotation_id,
@@ -620,23 +486,14 @@ def _clean_box_and_area(
         report.count(issue, annotation_id)
         annotation["bbox"] = box = repaired
     area = annotation.get("area")
-    if not _is_number(area) or area <= 0:
+    if not is_number(area) or area <= 0:
         report.count("area_missing", annotation_id)
-        rle = _segmentation_rle(annotation, size)
+        rle = segmentation_rle(annotation, size)
         area = float(mask_utils.area(rle)) if rle is not None else 0.0
-        if area <= 0 and _valid_box(box):
+        if area <= 0 and valid_box(box):
             area = float(box[2] * box[3])
         annotation["area"] = area
     return True
-
-
-def _keypoint_array(values: list, num_joints: int) -> np.ndarray:
-    """(K, 3) float64 of a 3K-value list; None, text and non-finite values become NaN."""
-    try:
-        return np.array(values, np.float64).reshape(num_joints, 3)
-    except (TypeError, ValueError):
-        return np.array([v if _is_number(v) else np.nan for v in values],
-                        np.float64).reshape(num_joints, 3)
 
 
 def _clean_keypoints(
@@ -671,7 +528,7 @@ def _clean_keypoints(
         try:
             values = np.array(rows, np.float64).reshape(len(rows), num_joints, 3)
         except (TypeError, ValueError):  # None or text somewhere: row by row
-            values = np.stack([_keypoint_array(raw, num_joints) for raw in rows])
+            values = np.stack([keypoint_array(raw, num_joints) for raw in rows])
         keypoints[well_formed] = values
     changed = malformed.copy()
 
@@ -715,7 +572,7 @@ def _clean_keypoints(
         in_file = int(labelled_in_file[row])
         if malformed[row]:
             pass  # already counted: the joints themselves were unusable
-        elif not _is_number(stated):
+        elif not is_number(stated):
             report.count("num_keypoints_missing", annotation["id"])
         elif stated != in_file:
             issue = "num_keypoints_zero_mismatch" if (stated > 0) != (in_file > 0) else (

@@ -64,8 +64,8 @@ from associative_embedding.data import coco as coco_reader
 from associative_embedding.data.annotation_checks import (
     load_annotation_json,
     require_coco_format,
-    rle_is_valid,
 )
+from associative_embedding.data.annotation_fields import rle_is_valid
 from associative_embedding.data.coco import ReadReport
 from associative_embedding.data.instances import (
     InstanceCategories,

@@ -21,7 +21,7 @@ from associative_embedding.core.keypoint_info import (
     keypoint_info_for_num_joints,
 )
 from associative_embedding.core.record import PoseRecord
-from associative_embedding.data import coco, mpii
+from associative_embedding.data import coco, mpii, mpii_mat
 
 FORMAT_COCO = "coco_format"
 FORMAT_MPII_MAT = "mpii_mat"
@@ -177,7 +177,7 @@ def read_split(
 # The registered formats, in detection order (a '.mat' file is recognised by its name, the
 # JSON formats by their first character).
 register_reader(KeypointReader(
-    FORMAT_MPII_MAT, lambda path, head: path.endswith(".mat"), mpii.read_mpii_mat, lambda _: 16
+    FORMAT_MPII_MAT, lambda path, head: path.endswith(".mat"), mpii_mat.read_mpii_mat, lambda _: 16
 ))
 register_reader(KeypointReader(
     FORMAT_MPII_JSON, lambda path, head: head.startswith(b"["), mpii.read_mpii_json, lambda _: 16

@@ -30,7 +30,7 @@ from associative_embedding.core.run_dir import (
     num_detection_channels,
     read_training_config,
 )
-from associative_embedding.modeling.hourglass import StackedHourglass
+from associative_embedding.modeling.registry import build_backbone
 
 DEFAULT_INPUT_MULTIPLE = 64
 
@@ -41,20 +41,10 @@ DEFAULT_INPUT_MULTIPLE = 64
 MODEL_READ_ERRORS = (*RESTORE_ERRORS, KeyError, TypeError, EOFError, zipfile.BadZipFile)
 
 
-def build_model_from_config(config: ml_collections.ConfigDict) -> StackedHourglass:
-    """The experiment's network (`config.model`; K from `num_detection_channels`)."""
-    model_config = config.model
-    return StackedHourglass(
-        num_stacks=model_config.num_stacks,
-        widths=tuple(model_config.widths),
-        stem_widths=tuple(model_config.stem_widths),
-        feature_width=model_config.feature_width or None,
-        num_joints=num_detection_channels(config),
-        tag_dim=model_config.tag_dim,
-        batch_norm=model_config.batch_norm,
-        coordinate_channels=bool(model_config.get("coordinate_channels", False)),
-        output_stride=int(config.input.get("output_stride", 4)),
-    )
+def build_model_from_config(config: ml_collections.ConfigDict) -> keras.Model:
+    """The experiment's network (`config.model`, its backbone from `modeling.registry`; K from
+    `num_detection_channels`)."""
+    return build_backbone(config, num_detection_channels(config))
 
 
 def load_keras_model(path: str | os.PathLike) -> keras.Model:
@@ -155,7 +145,7 @@ def unreadable_model_error(path: str, error: BaseException) -> ModelFileError:
     )
 
 
-def load_trained_model(workdir: str, *, which: str = "best") -> StackedHourglass:
+def load_trained_model(workdir: str, *, which: str = "best") -> keras.Model:
     """Rebuilds a training run's network from WORKDIR/config.json and restores its weights.
 
     Args:
@@ -184,7 +174,7 @@ def load_trained_model(workdir: str, *, which: str = "best") -> StackedHourglass
 
 def load_model_from_checkpoint(
     checkpoint: str,
-) -> tuple[StackedHourglass, ml_collections.ConfigDict]:
+) -> tuple[keras.Model, ml_collections.ConfigDict]:
     """Rebuilds the network of a training checkpoint prefix and restores its weights.
 
     Args:

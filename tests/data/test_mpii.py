@@ -20,7 +20,8 @@ from pycocotools import mask as mask_utils
 
 from associative_embedding.core.keypoint_info import MPII
 from associative_embedding.data import mpii
-from associative_embedding.data.mpii import estimate_head_box, read_mpii_json, read_mpii_mat
+from associative_embedding.data.mpii import estimate_head_box, read_mpii_json
+from associative_embedding.data.mpii_mat import read_mpii_mat
 
 HEIGHT, WIDTH = 120, 160
 

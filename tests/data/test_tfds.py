@@ -11,7 +11,7 @@ import tensorflow_datasets as tfds
 
 from associative_embedding.data import image_io
 from associative_embedding.data.coco import read_coco_keypoints
-from associative_embedding.data.mpii import read_mpii_mat
+from associative_embedding.data.mpii_mat import read_mpii_mat
 from associative_embedding.data.tfds import (
     CocoKeypoints,
     CocoKeypointsConfig,

@@ -1,6 +1,6 @@
 """TFDS builder for MPII Human Pose, multi-person, fully offline.
 
-Reads the official release with `associative_embedding.data.mpii.read_mpii_mat` (structure,
+Reads the official release with `associative_embedding.data.mpii_mat.read_mpii_mat` (structure,
 quirks, multi-person subset and head boxes documented there) and stores one example per image
 in the layout of `associative_embedding.data.tfds.features`, plus ``head_boxes`` (P, 4) for
 PCKh. Manual directory layout (as the MPII archives extract)::
@@ -28,7 +28,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from associative_embedding.core.keypoint_info import MPII
-from associative_embedding.data.mpii import read_mpii_json, read_mpii_mat
+from associative_embedding.data.mpii import read_mpii_json
+from associative_embedding.data.mpii_mat import read_mpii_mat
 from associative_embedding.data.tfds.builder_base import PoseBuilder
 from associative_embedding.data.tfds.features import pose_features, record_to_example
 
@@ -52,7 +53,7 @@ class MpiiPoseConfig(tfds.core.BuilderConfig):
     """MPII source files and split choices.
 
     Attributes:
-        subset: 'multi_person' or 'all' (see mpii.read_mpii_mat).
+        subset: 'multi_person' or 'all' (see mpii_mat.read_mpii_mat).
         mat_file: the .mat, absolute or relative to the manual directory ('' = look for the
             official names).
         image_dir: image folder, absolute or relative to the manual directory.
