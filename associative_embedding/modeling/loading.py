@@ -309,8 +309,9 @@ def load_predictor(path: str | os.PathLike) -> Predictor:
     if not os.path.exists(path):
         raise FileNotFoundError(f"model not found: {path}")
     if path.endswith(".keras") and os.path.isfile(path):
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
-        return model_predictor(model, source=path)
+        # Checked and wrapped, so library callers (paper tables, refiners) also get the path
+        # and the reason for a damaged file.
+        return model_predictor(load_keras_model(path), source=path)
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
         loaded = tf.saved_model.load(path)
         if hasattr(loaded, "network") and hasattr(loaded, "export_format"):

@@ -329,6 +329,12 @@ def test_library_loaders_tell_missing_from_unreadable(damaged, tmp_path):
     with pytest.raises(FileNotFoundError, match=str(missing)):
         loading.load_inference_model(missing)
     assert loading.load_keras_model(damaged["whole"]).num_stacks == 2
+    # The predictor loader used by library callers (paper tables, refiners) names them too.
+    for path in (damaged["truncated"], damaged["corrupt"]):
+        with pytest.raises(run_dir.ModelFileError, match="exists but is unreadable") as caught:
+            loading.load_predictor(path)
+        assert str(path) in str(caught.value)
+    assert loading.load_predictor(damaged["whole"]).output_stride == 4
 
 
 def test_a_work_dir_config_json_is_read_and_checked(damaged, tmp_path):
