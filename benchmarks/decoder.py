@@ -9,7 +9,7 @@ per-joint and per-pixel noise near the person's joints and random elsewhere.
 Baselines:
 
 * the official parser + refine, stated as ~40 ms per image at 20 people on one thread of the
-  project machine (issue AE-3);
+  project machine;
 * a straightforward pure-Python port of the official algorithm, measured here on the same maps:
   max-pool NMS (scipy.ndimage.maximum_filter, like the official torch max-pool), top-30 per
   joint, the dict-based ``match_by_tag`` loop with ``scipy.optimize.linear_sum_assignment`` in

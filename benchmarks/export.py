@@ -9,7 +9,7 @@ Exports the work dir's best checkpoint to a temporary directory (settings from i
 then:
   * latency: ``serving_default`` and ``predict_poses`` per latency_size² image (median of
     --iterations calls after one warm-up call), on this machine's CPU;
-  * agreement (the [AE-5] acceptance figure): for every image of the split, ``predict_poses``
+  * agreement (the export's acceptance figure): for every image of the split, ``predict_poses``
     against ``ImagePoseEstimator`` with the NumPy decoder on the same network; a person agrees when
     the matched person (same rank by score) has the same joints present and every joint within
     1 px. Prints the share of persons that agree and of images with the same person count.

@@ -16,7 +16,7 @@ Hardware assumed: one machine with 4-8 GPUs of >= 16 GB each, mirrored (global b
 image). `--config.train.mixed_precision=mixed_bfloat16` (or `mixed_float16` with loss scaling)
 and `--config.train.jit_compile=True` trade exactness for speed on GPUs that support them.
 
-Settings (paper Sec. 4.1, REFERENCE.md): 4 stacks, official widths 256-384-512-640-768 without
+Settings (paper Sec. 4.1, pose-ae-train): 4 stacks, official widths 256-384-512-640-768 without
 BatchNorm, input 512 / output 128 (stride 4, σ = 2), batch 32, Adam 2e-4 dropped to 1e-5 after
 100k iterations (paper text; the paper gives no total, 200k here), loss weights heatmap 1,
 pull 1e-3, push 1e-3 with the exp push, crowd and unlabelled people masked, official

@@ -3,7 +3,7 @@
 Command (default data: ../shared/data/coco_mini_train2017 beside the repository):
     python tools/train.py --config=experiments/coco_overfit.py --workdir=runs/coco_overfit
 Any COCO-format keypoint file (the validation split defaults to the training split when
---config.dataset.val_annotations/val_images are left empty, see training.inputs):
+--config.dataset.val_annotations/val_images are left empty, see tasks.pose.inputs):
     python tools/train.py --config=experiments/coco_overfit.py --workdir=runs/overfit \
         --config.dataset.train_annotations=ANN.json --config.dataset.train_images=IMAGES
 
@@ -59,7 +59,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config.dataset.ignore = "crowd_and_unlabelled"
     config.dataset.train_annotations = str(COCO_MINI / "person_keypoints_train2017.json")
     config.dataset.train_images = str(COCO_MINI / "images")
-    # Empty: validate on the training split (training.inputs.resolve_split_paths).
+    # Empty: validate on the training split (tasks.pose.inputs.resolve_split_paths).
     config.dataset.val_annotations = ""
     config.dataset.val_images = ""
 

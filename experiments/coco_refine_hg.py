@@ -7,10 +7,10 @@ Command (COCO 2017 unpacked under $COCO; one machine with all its GPUs):
         --config.dataset.train_images=$COCO/train2017 \
         --config.dataset.val_annotations=$COCO/annotations/person_keypoints_val2017.json \
         --config.dataset.val_images=$COCO/val2017
-The refiner then loads WORKDIR (refinement.refine.PoseRefiner) to refine the grouped people of
+The refiner then loads WORKDIR (tasks.refinement.refine.PoseRefiner) to refine the grouped people of
 the multi-person model (experiments/coco_hg4_512.py).
 
-What is known (../shared/REFERENCE.md, the paper, issue AE-7): the paper refines each person
+What is known (the paper and the official code): the paper refines each person
 "following prior work [6]" with "a single-person pose model [40] (stacked hourglass) trained on
 the same dataset"; the official training code does not contain it (only the official TF1 demo
 runs one, at inference), and the demo crops each grouped person around its keypoints' box with
@@ -19,7 +19,7 @@ side max(w, h, 60) * 1.3. Nothing else of its training recipe is published.
 What is chosen here: the package's official hourglass (4 stacks, widths 256-384-512-640-768,
 no BatchNorm, tag_dim 0 = K heatmap channels only) at the stacked-hourglass paper's
 single-person resolution, input 256 / output 64 (σ = 1); crops by the demo's rule around the
-labelled keypoints' box of every person with >= 1 labelled joint (refinement/data.py); the
+labelled keypoints' box of every person with >= 1 labelled joint (tasks/refinement/data.py); the
 pose recipe's optimizer (Adam 2e-4, batch 32, dropped to 1e-5 after 100k of 150k iterations)
 and augmentation (rotation ±30°, crop side ×0.75-1.25, flip with joint swap, colour jitter),
 with translation jitter ±0.1 of the crop side (the crop is centred on the person already);

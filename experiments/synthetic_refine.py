@@ -7,7 +7,7 @@ Hardware assumed: 2 CPU cores, no GPU. Data: the synthetic people of
 experiments/synthetic_pose.py (5000 train / 500 val images of 256 x 256, generated into
 WORKDIR/synthetic on the first run, ~30 s; pass --config.dataset.synthetic_dir to share one
 copy with synthetic_pose), cropped one person at a time by the refinement crop rule
-(refinement/data.py).
+(tasks/refinement/data.py).
 
 Expected result (measured on this 2-core machine while other jobs shared it, load ~5; the
 synthetic data already generated): 1000 steps of batch 32 at ~55 img/s (bursts of ~120 img/s

@@ -9,17 +9,17 @@ squares and triangles, several per image, touching and occluding instances of on
 128x128) are generated into WORKDIR/synthetic_shapes on the first run (seconds).
 Variants: ':smoke' (a few steps on tiny data, for CI).
 
-Expected result (measured on a quiet 2-core machine from a fresh clone, issue AE-6): the whole
+Expected result (measured on a quiet 2-core machine from a fresh clone): the whole
 command takes ~6 minutes (data generation ~15 s, 1000 steps of batch 32 at ~100 images/s,
 evaluation of the 300 val images ~12 s) and reaches mAP^r@0.5 0.88, mAP^r@0.7 0.77 and COCO
-segm AP 0.67 on the synthetic validation split (AE-6 target: mAP^r@0.5 >= 0.60, stretch 0.80).
+segm AP 0.67 on the synthetic validation split (target: mAP^r@0.5 >= 0.60, stretch 0.80).
 
-Departures from the paper's VOC recipe (segmentation.config), and why: a small 2-stack
+Departures from the paper's VOC recipe (tasks.segmentation.config), and why: a small 2-stack
 hourglass with BatchNorm at 128 input (minutes on 2 cores instead of days on a GPU); the
 'mean' normalisation of the grouping loss with weights 1 for pull and push (the paper's summed
 formula with weight 1e-4 depends on the sample count; the mean makes the weight scale-free);
 the hinge push (the exp push's gradient vanishes for identical tags, a slow start from a random
-init, as measured for pose in AE-4); tag weights 0.1 and the detection error weighted by
+init, as measured for pose); tag weights 0.1 and the detection error weighted by
 1 + 5 * target (the categories are learnt within the budget only then); two test scales
 (1, 1.5) whose proposals are merged by NMS, and a tag bandwidth of 0.3 (both chosen on training
 images); Adam with warm-up and cosine decay.

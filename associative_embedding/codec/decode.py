@@ -1,7 +1,7 @@
 """Grouping decoder: heatmaps + associative-embedding tags -> multi-person poses.
 
 This is the decode half of the codec, in NumPy/SciPy/OpenCV, following the official
-pose-ae-train parser and refine step (see ../shared/REFERENCE.md, "Decoding"):
+pose-ae-train parser and refine step:
 
 1. **Candidates.** Non-maximum suppression by an ``nms_kernel`` x ``nms_kernel`` max-pool
    (a pixel survives if it equals the pooled value, so plateaus keep every equal pixel), the
@@ -370,7 +370,7 @@ def to_corner_coordinates(
 
     Returns:
         x, y: (N,) float32 corner coordinates. Shared by `group_poses` and the single-person
-        refinement (`refinement.refine.locate_peaks`).
+        refinement (`tasks.refinement.refine.locate_peaks`).
 
     A coordinate moves +0.25 if the next pixel on that axis is strictly larger than the
     previous one and -0.25 otherwise (ties included), as in the official parser

@@ -5,7 +5,8 @@ eagerly and inside ``tf.data.Dataset.map`` / ``tf.function`` (the results are bi
 per-pixel maximum is order independent and the Gaussian patch is a precomputed constant; the
 sub-pixel option evaluates exp() per pixel and agrees to float32 rounding).
 
-Contract (COMMON.md contracts 1, 4 and 5):
+Contract (pixel-centre coordinates as in ``core.record``; the batch layout of
+``data.pipeline``):
 
 Inputs
     keypoints:    (P, K, 3) float32 (x, y, v) in **network-input** pixel-centre coordinates

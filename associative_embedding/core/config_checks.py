@@ -8,9 +8,9 @@ inside the first traced training step. `validate_config` runs when a tool loads 
 when a trainer is constructed, before any work, and names the field (as the `--config.a.b`
 flag that sets it), the bad value and what is allowed.
 
-It reads the pose schema (`training.config.base_config`), the segmentation schema
-(`segmentation.config.segmentation_base_config`) and the refinement schema
-(`refinement.trainer.refinement_base_config`), as ConfigDicts or as the plain dicts of a work
+It reads the pose schema (`tasks.pose.config.base_config`), the segmentation schema
+(`tasks.segmentation.config.segmentation_base_config`) and the refinement schema
+(`tasks.refinement.trainer.refinement_base_config`), as ConfigDicts or as the plain dicts of a work
 dir's config.json. Only the fields it knows are checked, and only when present: configs of
 older runs and fields added later pass through. No TensorFlow is imported (the tools validate
 before they import it); the enums below are spelled out, and tests check that they agree with
@@ -26,11 +26,11 @@ from typing import Any
 from associative_embedding.core import startup
 from associative_embedding.core.keypoint_info import get_keypoint_info
 
-#: config.task (training.trainer.TASKS).
+#: config.task (core.run_dir.TASKS).
 TASKS = ("pose", "segmentation", "refinement")
-#: config.dataset.kind of the pose and refinement tasks (training.inputs.prepare_data).
+#: config.dataset.kind of the pose and refinement tasks (tasks.pose.inputs.prepare_data).
 POSE_DATASET_KINDS = ("coco", "mpii", "synthetic")
-#: config.dataset.kind of the segmentation task (segmentation.config.DATASET_KINDS).
+#: config.dataset.kind of the segmentation task (tasks.segmentation.config.DATASET_KINDS).
 SEGMENTATION_DATASET_KINDS = ("synthetic_shapes", "coco", "voc")
 #: config.dataset.keypoints (core.keypoint_info.get_keypoint_info).
 KEYPOINT_SETS = ("coco", "crowdpose", "mpii")
@@ -52,7 +52,7 @@ SCHEDULES = ("step", "cosine", "constant")
 MIXED_PRECISION_POLICIES = ("", "mixed_bfloat16", "mixed_float16")
 #: config.eval.fusion (codec.fusion.FUSION_MODES).
 FUSION_MODES = ("official", "paper")
-#: config.eval.adjust (training.config.decoder_options: 'none' turns the adjustment off).
+#: config.eval.adjust (tasks.pose.config.decoder_options: 'none' turns the adjustment off).
 ADJUST_MODES = ("official", "symmetric", "taylor", "none")
 #: config.eval.method of segmentation (codec.instance_decode.DECODE_METHODS).
 DECODE_METHODS = ("auto", "histogram", "density")

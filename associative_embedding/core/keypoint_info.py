@@ -3,9 +3,9 @@
 Every module that needs to know about a dataset's joints (flip augmentation, target encoding,
 decoding order, COCO evaluation, drawing) reads it from here, so a new dataset is one entry.
 
-Facts come from ../shared/REFERENCE.md (flip indices, COCO grouping order) and from the datasets'
-own definitions (COCO and CrowdPose OKS sigmas as published with their evaluation code; MPII
-sigmas as used by mmpose for OKS-style evaluation of MPII).
+Facts come from the official pose-ae-train code (flip indices, COCO grouping order) and the
+datasets' own definitions (COCO and CrowdPose OKS sigmas as published with their evaluation
+code; MPII sigmas as used by mmpose for OKS-style evaluation of MPII).
 """
 
 from __future__ import annotations

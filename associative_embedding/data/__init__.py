@@ -1,12 +1,11 @@
-"""Dataset readers, records, augmentation and tf.data pipelines."""
+"""Data: annotation files in, batches of images and training targets out.
 
-from associative_embedding.core.keypoint_info import (
-    COCO,
-    CROWDPOSE,
-    MPII,
-    KeypointInfo,
-    get_keypoint_info,
-)
-from associative_embedding.core.record import PoseRecord
-
-__all__ = ["COCO", "CROWDPOSE", "MPII", "KeypointInfo", "PoseRecord", "get_keypoint_info"]
+The keypoint readers sit behind one registry (``readers``: format detection, ``read_split``,
+``read_train_records``; the formats in ``coco``, ``mpii`` and ``mpii_mat``), the instance
+readers beside them (``coco_instances``, ``voc``), with the annotation checks every reader
+shares (``annotation_checks``, ``annotation_fields``) and image reading (``image_io``,
+``image_bounds``). ``augment`` and ``augmentation`` are the TF augmentation ops, ``pipeline``
+and ``instance_pipeline`` the tf.data pipelines (targets from ``codec``), ``tfrecord`` and
+``tfds`` the serialised forms, ``synthetic`` the generated people and shapes. The package
+imports nothing itself, so a tool can import one reader without loading TensorFlow.
+"""

@@ -10,7 +10,7 @@ This module is the one decoding path of the package: evaluation (``predictor.Pos
 the training evaluation's drawings and the predict tool's sources (``inference.sources``) decode
 with `decode_image`; the training input pipeline decodes inside a tf.data graph with the same
 ``tf.io.decode_image``, after `check_image_files` has checked every training and validation
-file up front (``training.inputs``), so a bad file stops training before its first step with
+file up front (``tasks.pose.inputs``), so a bad file stops training before its first step with
 its path, or is skipped and listed (``config.dataset.skip_bad_images``).
 
 Functions:

@@ -10,7 +10,7 @@ Training (``build_dataset``)::
         encode targets (codec/encode.py)
       → batch(per-replica batch size) → prefetch(AUTOTUNE)
 
-Batches (COMMON.md contract 4; B = per-replica batch size, S = input size, h = w = S / stride):
+Batches (B = per-replica batch size, S = input size, h = w = S / stride):
     'image'      (B, S, S, 3) float32 RGB in [0, 1]
     'heatmaps'   (B, h, w, K) float32
     'mask'       (B, h, w) float32, 1 = supervised
@@ -63,7 +63,7 @@ def decode_raw_example(example: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Ten
         id and path for an empty file or one whose size differs from the record's, and
         TensorFlow's own InvalidArgumentError (without the path) for other undecodable data.
         Training checks every file up front with ``image_io.check_image_files``
-        (``training.inputs``), so these are a last line of defence.
+        (``tasks.pose.inputs``), so these are a last line of defence.
     """
     image_bytes = example["image_bytes"]
     encoded = tf.cond(
@@ -129,7 +129,7 @@ def build_dataset(
     threadpool_size: int | None = None,
     cache_decoded_images: bool = False,
 ) -> tf.data.Dataset:
-    """Training (or target-producing validation) batches of COMMON.md contract 4.
+    """Training (or target-producing validation) batches (layout in the module docstring).
 
     Args:
         source: PoseRecords, or a TFRecord glob / list of shard paths (data/tfrecord.py schema).

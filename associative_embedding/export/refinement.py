@@ -7,11 +7,11 @@
     crops: (B, S, S, 3) uint8 RGB person crops (S a multiple of 64) -> {'heatmaps':
     (B, S/4, S/4, K) float32}, the last stack's heatmaps.
 ``network``
-    the same on float32 crops in [0, 1] (what ``evaluation.predictor.load_predictor`` calls),
+    the same on float32 crops in [0, 1] (what ``modeling.loading.load_predictor`` calls),
 
 and ``assets.extra/refinement_config.json``: the keypoint metadata and the ``PoseRefiner``
 options of the export (crop sizes, crop rule, threshold, flip, agreement radius, adjust), which
-``refinement.refine.load_refiner(EXPORT_DIR/<version>)`` takes as its defaults. The cropping,
+``tasks.refinement.refine.load_refiner(EXPORT_DIR/<version>)`` takes as its defaults. The cropping,
 flip fusion, peak finding and joint replacement run in the caller (``PoseRefiner``): they are
 per-person, data-dependent steps around a plain network call.
 """

@@ -25,7 +25,7 @@
     joints are (0, 0, 0).
 
 The module also keeps ``network`` (float32 images in [0, 1], already padded -> the last stack's
-raw outputs (B, h, w, K (1 + D))), used by ``evaluation.predictor.load_predictor``, and writes
+raw outputs (B, h, w, K (1 + D))), used by ``modeling.loading.load_predictor``, and writes
 ``assets.extra/export_config.json`` (keypoint metadata, input size, flip, decoder options, the
 model's config) for humans and tools. Nothing is pickled; loading needs no Python code from this
 package (``tf.saved_model.load`` or TF Serving).

@@ -1,0 +1,8 @@
+"""Tasks: what the network is trained to do, each on the shared layers below.
+
+``pose`` (multi-person pose), ``segmentation`` (instance segmentation) and ``refinement`` (the
+single-person refinement network, built on pose) each own their config schema, inputs,
+losses hookup, trainer, evaluation hook and predictor; ``registry`` maps ``config.task`` to
+the task's trainer and schema. Tasks do not import each other, except refinement importing
+pose (see ARCHITECTURE.md).
+"""

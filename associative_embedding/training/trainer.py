@@ -6,7 +6,7 @@
 `Trainer` is the task-generic loop; a task subclass supplies the data and the loss:
 `prepare_data`, `build_replica_dataset`, `build_losses`, `evaluate`, its `loss_parts` and the
 `best_metric` that picks the best checkpoint. `PoseTrainer` (multi-person pose, this module) and
-`segmentation.trainer.SegmentationTrainer` (instance segmentation) share the model builder,
+`tasks.segmentation.trainer.SegmentationTrainer` (instance segmentation) share the model builder,
 the optimizer, the distributed step, checkpointing, summaries and the driver `tools/train.py`,
 which picks the task from `config.task`. Pieces, each overridable: `build_model`,
 `build_optimizer`, `build_inputs`, `build_losses`, `train_step`, `evaluate`.
@@ -79,7 +79,7 @@ class Trainer:
     `build_losses` and `evaluate`.
 
     Args:
-        config: an ml_collections config following `training.config.base_config()`.
+        config: an ml_collections config following `tasks.pose.config.base_config()`.
         workdir: directory for checkpoints, TensorBoard logs, metrics.json and drawings.
         strategy: a tf.distribute strategy (default: the current one).
         data: optional `TrainingData` (records/sources for train and validation); built from
@@ -127,7 +127,7 @@ class Trainer:
             self.model = self.build_model()
             self.optimizer = self.build_optimizer()
             # Slots must exist before the distributed step: variables cannot be created inside
-            # a replica context (REFERENCE.md, platform facts).
+            # a replica context.
             self.optimizer.build(self.model.trainable_variables)
         self._compiled_step: Callable | None = None
 

@@ -61,7 +61,7 @@ def test_tool_on_photos_with_tag_plots(shared_data, tiny_model_path, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     names = {"astronaut.png", "camera.png", "chelsea.png"}  # chelsea: a cat, no person
     assert "3 images" in result.stdout
-    assert "Skipped 1 non-image files" in result.stdout  # PROVENANCE.md
+    assert "Skipped 1 non-image files" in result.stdout
     predictions = read_json(out / "predictions.json")
     assert {p["file_name"] for p in predictions} == names
     assert all(isinstance(p["people"], list) for p in predictions)

@@ -22,7 +22,7 @@ def _images(batch: int, height: int, width: int, seed: int = 0) -> np.ndarray:
 def _official_parameter_count(
     num_stacks: int, widths: tuple[int, ...], output_channels: int, stem=(64, 128)
 ) -> int:
-    """Parameters of the official network, counted from REFERENCE.md independently of Keras."""
+    """Parameters of the official network, counted by hand, independently of Keras."""
 
     def conv(kernel: int, c_in: int, c_out: int) -> int:
         return kernel * kernel * c_in * c_out + c_out

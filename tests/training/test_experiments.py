@@ -67,7 +67,7 @@ def test_coco_overfit_keeps_the_flip_and_evaluates_its_training_images():
     folder = default_data / "coco_mini_train2017"
     assert config.dataset.train_annotations == str(folder / "person_keypoints_train2017.json")
     assert config.dataset.train_images == str(folder / "images")
-    # Empty val fields: training.inputs validates on the training split.
+    # Empty val fields: tasks.pose.inputs validates on the training split.
     assert config.dataset.val_annotations == "" and config.dataset.val_images == ""
 
 

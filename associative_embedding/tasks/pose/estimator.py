@@ -15,9 +15,9 @@ Pieces (each usable alone):
     to the network's multiple), the network on the image and, with ``flip``, its mirror (one
     batch), flip and multi-scale fusion (``codec.fusion.fuse_outputs``, 'official' or 'paper'
     tags) onto the largest scale's grid, heatmaps zeroed on the padding (``mask_padding``),
-    the paper's oracles (``evaluation.oracle``) on that
+    the paper's oracles (``tasks.pose.oracle``) on that
     grid, grouping (``codec.group_poses``) and back-projection (``codec.fusion.poses_to_image``),
-    then, with a ``refiner`` (``refinement.refine.PoseRefiner``, the paper's single-person
+    then, with a ``refiner`` (``tasks.refinement.refine.PoseRefiner``, the paper's single-person
     refinement), each person refined on the image. With both oracles and no refiner no network
     (and no image file) is needed. A very elongated image, whose decoded joints land outside
     it, is named in a warning (``data.image_bounds``); the writers of results (the COCO
@@ -149,7 +149,7 @@ class PoseEstimator:
             keypoint_info: the dataset's metadata.
             config: test-time settings.
             refiner: optional single-person refinement applied to every image's decoded
-                poses (``refinement.refine.PoseRefiner``; any callable
+                poses (``tasks.refinement.refine.PoseRefiner``; any callable
                 (image, poses, scores) -> (poses, scores) works).
 
         Raises:

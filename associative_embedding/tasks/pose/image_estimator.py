@@ -1,6 +1,6 @@
 """Pose estimation of a decoded image (an RGB array: a photo, a video frame, a webcam frame).
 
-``evaluation.predictor.PoseEstimator`` works on dataset records (it reads the image file and
+``tasks.pose.estimator.PoseEstimator`` works on dataset records (it reads the image file and
 can substitute ground truth). ``ImagePoseEstimator`` runs the same test-time steps on pixels
 already in memory (through ``PoseEstimator.image_maps``) and also returns what the pictures
 need (the fused maps and the poses on their grid):
@@ -12,7 +12,7 @@ need (the fused maps and the poses on their grid):
    largest scale's grid;
 3. grouping (``codec.group_poses``) and back-projection to image pixels
    (``codec.poses_to_image``);
-4. with a ``refiner`` (``refinement.refine.PoseRefiner``), the paper's single-person
+4. with a ``refiner`` (``tasks.refinement.refine.PoseRefiner``), the paper's single-person
    refinement of every person on the image.
 
 For the same image and settings it returns exactly ``PoseEstimator``'s poses (tested).
@@ -192,11 +192,11 @@ class ImagePoseEstimator:
         """Creates the estimator.
 
         Args:
-            predictor: the network (``evaluation.predictor.load_predictor``).
+            predictor: the network (``modeling.loading.load_predictor``).
             keypoint_info: the dataset's metadata (flip index, grouping order).
             config: test-time settings; its oracles must be empty (there is no ground truth).
             refiner: optional single-person refinement of the decoded poses
-                (``refinement.refine.PoseRefiner``).
+                (``tasks.refinement.refine.PoseRefiner``).
 
         Raises:
             ValueError: when oracles are requested.

@@ -4,7 +4,7 @@ The paper refines each grouped person with a single-person hourglass (Sec. 4.1, 
 on the same dataset; this module makes its training batches from ``PoseRecord``s.
 
 Crop rule (the same at training, evaluation and inference, so that the network sees at test
-time the framing it was trained on; REFINE.md R1, ``refinement.crops.person_crop_affine``):
+time the framing it was trained on; ``tasks.refinement.crops.person_crop_affine``):
 
     box     = the bounding box (x, y, w, h) of the person's *labelled keypoints* (v > 0), in
               image pixel-centre coordinates (not the record's annotated box: at inference only
@@ -12,7 +12,7 @@ time the framing it was trained on; REFINE.md R1, ``refinement.crops.person_crop
     side s  = max(w, h, min_side) * margin        (official demo: min_side 60, margin 1.3);
     centre  = (x + w / 2, y + h / 2);
     crop_from_image: x_crop = S / s * (x - cx) + (S - 1) / 2 (and the same for y), S the crop
-              (network input) side, pixel-centre convention (COMMON.md contract 1).
+              (network input) side, pixel-centre convention (``core.record``).
 
 Training augmentation, the pose pipeline's family (``data/augment.py``) applied to the crop:
 
@@ -138,7 +138,7 @@ def person_crop_affine(
 ) -> tf.Tensor:
     """crop_from_image (3, 3) float64: the square of side s about the box centre → S x S.
 
-    TF twin of ``refinement.crops.person_crop_affine`` (same formula, module docstring), so
+    TF twin of ``tasks.refinement.crops.person_crop_affine`` (same formula, module docstring), so
     training crops equal the crops of inference.
 
     Args:
@@ -189,7 +189,7 @@ def augmented_crop_affine(
 def crop_image(image: tf.Tensor, crop_from_image: tf.Tensor, crop_size: int) -> tf.Tensor:
     """(S, S, 3) float32 in [0, 1]: bilinear warp of a uint8/float image (black outside).
 
-    The same pixels as the inference crop ``refinement.crops.crop_image`` of the float image
+    The same pixels as the inference crop ``tasks.refinement.crops.crop_image`` of the float image
     (tested to 1e-5), so the network is evaluated on the crops it was trained on.
     """
     warped = warp_image(to_float_image(image), crop_from_image, (crop_size, crop_size))

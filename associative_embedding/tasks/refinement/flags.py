@@ -66,7 +66,7 @@ def refiner_from_flags(holders: RefinementFlags, keypoint_info: Any) -> Any:
 
     Raises:
         FileNotFoundError, ValueError: from `refine.load_refiner` (naming the path).
-        training.trainer.ModelFileError (a ValueError): naming the file and the reason when
+        core.run_dir.ModelFileError (a ValueError): naming the file and the reason when
             the model exists but cannot be read (truncated or corrupt).
     """
     if not holders.checkpoint.value:

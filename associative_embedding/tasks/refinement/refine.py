@@ -66,6 +66,11 @@ from absl import logging
 from associative_embedding.codec import resize_maps
 from associative_embedding.codec.decode import to_corner_coordinates
 from associative_embedding.core.keypoint_info import KeypointInfo
+from associative_embedding.core.run_dir import (
+    config_task,
+    num_detection_channels,
+    read_training_config,
+)
 from associative_embedding.tasks.refinement import crops
 
 if TYPE_CHECKING:
@@ -218,7 +223,7 @@ class PoseRefiner:
         """Creates the refiner.
 
         Args:
-            predictor: the single-person network (``evaluation.predictor.load_predictor`` of a
+            predictor: the single-person network (``modeling.loading.load_predictor`` of a
                 refinement run): crops (B, S, S, 3) in [0, 1] -> (B, S / stride, S / stride, K)
                 heatmaps. A network with more channels (K * (1 + D), a multi-person model) has
                 its first K (the heatmaps) used, with a warning.
@@ -487,7 +492,7 @@ def load_refiner(
     Args:
         path: a refinement training work dir (its best checkpoint), a checkpoint prefix
             (WORKDIR/checkpoints/ckpt-N), a '.keras' file or a SavedModel directory
-            (``evaluation.predictor.load_predictor``).
+            (``modeling.loading.load_predictor``).
         keypoint_info: the dataset of the poses to refine.
         **options: ``PoseRefiner`` keyword arguments.
 
@@ -518,12 +523,6 @@ def training_refiner_options(path: str | os.PathLike, keypoint_info: KeypointInf
     Raises:
         ValueError: for a segmentation run or a run on another joint set.
     """
-    from associative_embedding.core.run_dir import (
-        config_task,
-        num_detection_channels,
-        read_training_config,
-    )
-
     path = os.fspath(path)
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         # A refinement export (export/refinement.py) stores its refiner options.

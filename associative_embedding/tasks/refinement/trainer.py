@@ -3,19 +3,20 @@
     python tools/train.py --config=experiments/coco_refine_hg.py --workdir=runs/refine ...
 
 `RefinementTrainer` is a task of `training.trainer.Trainer` (`config.task == 'refinement'`,
-routed by `training.trainer.make_trainer`): the same stacked hourglass with `tag_dim = 0` (K
+routed by `tasks.registry.make_trainer`): the same stacked hourglass with `tag_dim = 0` (K
 heatmap channels, no tags), optimizer, distributed step, checkpointing and summaries. It
 supplies:
 
-* data: the pose task's `training.inputs.prepare_data` (COCO-format files, MPII, or the
+* data: the pose task's `tasks.pose.inputs.prepare_data` (COCO-format files, MPII, or the
   synthetic people generated into the work dir), turned into single-person crops by
-  `refinement.data.build_person_dataset` (crop rule, augmentation and targets documented there);
+  `tasks.refinement.data.build_person_dataset` (crop rule, augmentation and targets documented
+  there);
 * loss ('heatmap'): per example, the mean over all stacks of `losses.heatmap_loss` (masked MSE
   with the config's `loss.heatmap_foreground_weight`), times `loss.heatmap_weight`;
 * evaluation (`best_metric` 'AP'): every ground-truth person of the first `eval.max_images`
   validation images is cropped with the crop rule around its *ground-truth* keypoint box (the
   refinement stage's input when the grouping is right) and goes through the inference path of
-  `refinement.refine.PoseRefiner` (`crop_heatmaps`: cv2 crop at `refine.crop_size`, with
+  `tasks.refinement.refine.PoseRefiner` (`crop_heatmaps`: cv2 crop at `refine.crop_size`, with
   `eval.flip` the flip-averaged heatmaps); each joint is the argmax of its heatmap with the
   package's sub-pixel adjust (`eval.adjust`: official quarter pixel, symmetric, Taylor or none;
   `refine.locate_peaks`) mapped back to the image, its score the heatmap maximum and the
@@ -25,7 +26,7 @@ supplies:
   `evaluation.mpii_multi_person` ('AP'). Also reported: 'mean_oks' (mean OKS of each person's
   prediction against that person, people with a positive area) and, when the records carry
   head boxes (MPII), 'PCKh' (fraction of labelled joints within 0.5 of the head size).
-  The training crops (TF bilinear warp, `refinement.data`) and these cv2 crops are the same
+  The training crops (TF bilinear warp, `tasks.refinement.data`) and these cv2 crops are the same
   pixels (float32 bilinear, tested to 1e-6).
 
 `refinement_base_config()` is the schema: `base_config()` with `task='refinement'`,
@@ -48,8 +49,10 @@ from absl import logging
 from associative_embedding import losses
 from associative_embedding.core.keypoint_info import KeypointInfo, get_keypoint_info
 from associative_embedding.core.record import PoseRecord
+from associative_embedding.core.visualization import draw_poses
 from associative_embedding.data import image_io, readers
 from associative_embedding.data.augment import AugmentConfig
+from associative_embedding.evaluation.mpii_multi_person import head_sizes
 from associative_embedding.modeling import loading
 from associative_embedding.modeling.outputs import split_outputs
 from associative_embedding.tasks.pose import estimator as predictor_lib
@@ -58,14 +61,14 @@ from associative_embedding.tasks.pose.config import base_config
 from associative_embedding.tasks.refinement import crops
 from associative_embedding.tasks.refinement import data as refine_data
 from associative_embedding.tasks.refinement.refine import PoseRefiner, locate_peaks
-from associative_embedding.training.config import augment_config
+from associative_embedding.training import config as config_lib
 from associative_embedding.training.trainer import Trainer
 
 REFINEMENT_LOSS_PARTS = ("heatmap",)
 
 
 def refinement_base_config() -> ml_collections.ConfigDict:
-    """`training.config.base_config()` for the single-person refinement network.
+    """`tasks.pose.config.base_config()` for the single-person refinement network.
 
     Changes: `task='refinement'`, `model.tag_dim=0`, input and evaluation at 256 (64 x 64
     heatmaps, σ = 1 as the single-person hourglass [40]), a smaller translation jitter (0.1 of
@@ -182,7 +185,7 @@ def predict_people(
 ) -> PersonPredictions:
     """Single-person poses of people given by their (ground-truth or grouped) keypoints.
 
-    Exactly the inference path of `refinement.refine.PoseRefiner` up to its peaks: crop around
+    Exactly the inference path of `tasks.refinement.refine.PoseRefiner` up to its peaks: crop around
     the box of each person's joints with v (or score) > 0 (`crops.keypoint_box`), network on
     the crop at the refiner's crop sizes (and flip), per-joint maximum with `adjust`
     (`refine.locate_peaks`), back to the image (`crops.uncrop_points`).
@@ -238,8 +241,6 @@ def pckh_hits(
     predicted: np.ndarray, record: PoseRecord, threshold: float = 0.5
 ) -> tuple[int, int]:
     """(hits, labelled joints) of a record's predicted people against themselves (PCKh)."""
-    from associative_embedding.evaluation.mpii_multi_person import head_sizes
-
     if record.head_boxes is None or record.num_people == 0:
         return 0, 0
     sizes = head_sizes(record.head_boxes)
@@ -338,7 +339,7 @@ class RefinementTrainer(Trainer):
         if "refine" not in config:
             raise ValueError(
                 "config has no 'refine' section: start refinement experiments from "
-                "refinement.trainer.refinement_base_config()"
+                "tasks.refinement.trainer.refinement_base_config()"
             )
         self.keypoint_info: KeypointInfo = get_keypoint_info(config.dataset.keypoints)
         self.crop_config = crop_config_of(config)
@@ -352,7 +353,6 @@ class RefinementTrainer(Trainer):
             )
 
     def prepare_data(self) -> Any:
-
         data = inputs.prepare_data(
             self.config, self.workdir, is_chief=self.is_chief, worker_index=self.worker_index
         )
@@ -369,8 +369,11 @@ class RefinementTrainer(Trainer):
         return data
 
     def augment_config(self) -> AugmentConfig:
-
-        return dataclasses.replace(augment_config(self.config), input_size=self.crop_size)
+        # Called through the module: inside AutoGraph-converted code this method's own name
+        # would shadow a bare `augment_config` function.
+        return dataclasses.replace(
+            config_lib.augment_config(self.config), input_size=self.crop_size
+        )
 
     def build_replica_dataset(
         self, input_context: tf.distribute.InputContext, seed: int
@@ -451,8 +454,6 @@ class RefinementTrainer(Trainer):
     ) -> None:
         """The first crops with their predicted skeletons (JPEGs and TensorBoard)."""
         import cv2
-
-        from associative_embedding.core.visualization import draw_poses
 
         pictures = []
         limit = int(self.config.eval.num_drawn_images)

@@ -33,7 +33,7 @@ def segmenter_from_config(model: Any, config: Any) -> InstanceSegmenter:
     """The `InstanceSegmenter` of a training config's eval section.
 
     Args:
-        model: a Keras model or an `evaluation.predictor.Predictor` (`load_predictor`).
+        model: a Keras model or an `modeling.loading.Predictor` (`load_predictor`).
         config: a segmentation training config (ConfigDict, or a run's config.json).
     """
     eval_config = config.eval

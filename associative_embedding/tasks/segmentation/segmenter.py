@@ -39,7 +39,7 @@ class InstanceSegmenter:
     """Runs a segmentation network on images and decodes instance masks.
 
     Args:
-        predictor: the network (`evaluation.predictor.Predictor`: images in [0, 1] ->
+        predictor: the network (`modeling.loading.Predictor`: images in [0, 1] ->
             last-stack outputs (B, h, w, C * (1 + D))).
         num_categories: C.
         tag_dim: D.
@@ -47,7 +47,7 @@ class InstanceSegmenter:
         output_stride: the network's output stride (4).
         scales: test scales (paper: 0.5, 1, 1.5).
         scale_nms_iou: IoU above which proposals of one category are merged across scales.
-        decoder: `decode_instances` keyword arguments (`segmentation.config.
+        decoder: `decode_instances` keyword arguments (`tasks.segmentation.config.
             instance_decoder_options`).
         detection_weighted_tags: upsample the tags weighted by their category's detection
             (normalised convolution: up(tag * d) / up(d), d clipped to [1e-3, 1]) instead of

@@ -23,11 +23,16 @@ import tensorflow as tf
 from absl import logging
 
 from associative_embedding import losses
+from associative_embedding.data.coco_instances import read_coco_instances
 from associative_embedding.data.instance_pipeline import (
     InstanceTargetConfig,
     build_instance_dataset,
 )
 from associative_embedding.data.instances import InstanceCategories, InstanceRecord
+from associative_embedding.data.synthetic import shapes as synthetic_shapes
+from associative_embedding.data.voc import read_voc_instances
+from associative_embedding.tasks.segmentation.evaluation_hook import evaluate_segmentation
+from associative_embedding.tasks.segmentation.predict import write_categories
 from associative_embedding.training.config import augment_config
 from associative_embedding.training.trainer import Trainer
 
@@ -45,8 +50,6 @@ class SegmentationData:
 
 def _synthetic_shapes_paths(config: ml_collections.ConfigDict, root: str) -> dict[str, str]:
     """Generates the synthetic shapes splits when missing; returns their paths."""
-    from associative_embedding.data.synthetic import shapes as synthetic_shapes
-
     dataset = config.dataset
     paths = {}
     for split, num_images, seed in (
@@ -75,9 +78,6 @@ def prepare_segmentation_data(
         ValueError: on an unknown dataset kind, missing paths, no training images, or
             categories that disagree with `config.dataset.num_categories`.
     """
-    from associative_embedding.data.coco_instances import read_coco_instances
-    from associative_embedding.data.voc import read_voc_instances
-
     dataset = config.dataset
     category_ids = tuple(dataset.category_ids) or None
     if dataset.kind in ("synthetic_shapes", "coco"):
@@ -143,8 +143,6 @@ class SegmentationTrainer(Trainer):
         data = prepare_segmentation_data(self.config, self.workdir, is_chief=self.is_chief)
         if self.is_chief:
             # Names and dataset ids of the channels, for predict/export from the work dir.
-            from associative_embedding.tasks.segmentation.predict import write_categories
-
             write_categories(self.workdir, data.categories)
         return data
 
@@ -193,8 +191,6 @@ class SegmentationTrainer(Trainer):
         )
 
     def evaluate(self, step: int) -> dict[str, float]:
-        from associative_embedding.tasks.segmentation.evaluation_hook import evaluate_segmentation
-
         return evaluate_segmentation(self, step)
 
     def evaluation_summary(self, metrics: dict[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""Tests of the trainer's data resolution (training/inputs.py)."""
+"""Tests of the trainer's data resolution (tasks/pose/inputs.py)."""
 
 from __future__ import annotations
 

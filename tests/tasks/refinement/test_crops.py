@@ -1,4 +1,4 @@
-"""Tests of the person-crop geometry (refinement/crops.py)."""
+"""Tests of the person-crop geometry (tasks/refinement/crops.py)."""
 
 from __future__ import annotations
 

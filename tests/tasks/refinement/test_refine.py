@@ -1,4 +1,4 @@
-"""Tests of the single-person refinement at inference (refinement/refine.py) and its use by
+"""Tests of the single-person refinement at inference (tasks/refinement/refine.py) and its use by
 PoseEstimator, ImagePoseEstimator and tools/evaluate.py / tools/predict.py."""
 
 from __future__ import annotations

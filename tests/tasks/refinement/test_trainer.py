@@ -167,8 +167,8 @@ class _TargetPredictor:
 def test_ground_truth_heatmaps_score_perfectly(tmp_path):
     """The training targets, read back by the evaluation path, give every person OKS ~1.
 
-    This ties the training crops (TF, refinement.data) to the evaluation/inference crops
-    (cv2, refinement.crops/refine) and the peak read-out to the targets' sub-pixel position.
+    This ties the training crops (TF, tasks.refinement.data) to the evaluation/inference crops
+    (cv2, tasks.refinement.crops/refine) and the peak read-out to the targets' sub-pixel position.
     """
     root = tmp_path / "synthetic"
     synthetic.generate_synthetic_dataset(

@@ -51,7 +51,7 @@ def tiny_config(**overrides) -> ml_collections.ConfigDict:
 def fixed_batch(
     batch_size: int, input_size: int, num_joints: int = 17, seed: int = 0
 ) -> dict[str, np.ndarray]:
-    """A reproducible training batch (COMMON.md contract 4) with 0-3 people per image."""
+    """A reproducible training batch (the ``data.pipeline`` layout) with 0-3 people per image."""
     rng = np.random.default_rng(seed)
     size = input_size // 4
     keypoints = np.zeros((batch_size, 30, num_joints, 3), np.float32)
