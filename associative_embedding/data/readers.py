@@ -21,7 +21,7 @@ from associative_embedding.core.keypoint_info import (
     keypoint_info_for_num_joints,
 )
 from associative_embedding.core.record import PoseRecord
-from associative_embedding.data import coco, mpii, mpii_mat
+from associative_embedding.data import coco, mpii, mpii_mat, posetrack
 
 FORMAT_COCO = "coco_format"
 FORMAT_MPII_MAT = "mpii_mat"
@@ -181,6 +181,10 @@ register_reader(KeypointReader(
 ))
 register_reader(KeypointReader(
     FORMAT_MPII_JSON, lambda path, head: head.startswith(b"["), mpii.read_mpii_json, lambda _: 16
+))
+register_reader(KeypointReader(
+    posetrack.FORMAT_POSETRACK, posetrack.is_posetrack_file, posetrack.read_posetrack_records,
+    lambda report: len(report.keypoint_names),
 ))
 register_reader(KeypointReader(
     FORMAT_COCO, lambda path, head: head.startswith(b"{"), coco.read_coco_keypoints,
