@@ -44,7 +44,13 @@ import tensorflow as tf
 from associative_embedding.data import augment
 from associative_embedding.data.augment import AugmentConfig
 from associative_embedding.data.instances import InstanceRecord, instance_label_map
-from associative_embedding.data.pipeline import dataset_options, resolve_seed
+from associative_embedding.data.skeleton import (
+    PipelinePlan,
+    batch_and_finish,
+    map_with_example_seeds,
+    shard,
+    shuffle_and_repeat,
+)
 
 __all__ = ["InstanceTargetConfig", "InstanceTargetEncoder", "build_instance_dataset"]
 
@@ -310,44 +316,33 @@ def build_instance_dataset(
     records = list(records)
     if not records:
         raise ValueError("build_instance_dataset: no records")
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
-    seed = resolve_seed(seed)
+    plan = PipelinePlan.resolve(
+        batch_size=batch_size, seed=seed, training=training, num_epochs=num_epochs,
+        input_context=input_context,
+    )
     augment_config = augment_config or AugmentConfig()
     if not training:
         augment_config = AugmentConfig.identity(
             augment_config.input_size, augment_config.output_stride
         )
     encoder = InstanceTargetEncoder(target_config, augment_config)
-    pipeline_id = input_context.input_pipeline_id if input_context else 0
-    per_replica_batch = (
-        input_context.get_per_replica_batch_size(batch_size) if input_context else batch_size
-    )
-    if num_epochs is None and not training:
-        num_epochs = 1
 
     file_names = [record.file_name for record in records]
     image_ids = np.asarray([record.image_id for record in records], np.int64)
     dataset = tf.data.Dataset.from_tensor_slices(
         (np.arange(len(records), dtype=np.int64), file_names, image_ids)
     )
-    if input_context and input_context.num_input_pipelines > 1:
-        dataset = dataset.shard(input_context.num_input_pipelines, pipeline_id)
-    if training:
-        dataset = dataset.shuffle(
-            min(shuffle_buffer_size, len(records)), seed=seed, reshuffle_each_iteration=True
-        )
-    dataset = dataset.repeat(num_epochs) if num_epochs != 1 else dataset
-    dataset = dataset.enumerate()
-    base_seed = tf.random.experimental.stateless_fold_in(
-        tf.constant([seed, 0], tf.int64), pipeline_id
+    dataset = shard(dataset, input_context)
+    dataset = shuffle_and_repeat(
+        dataset, plan, training=training,
+        shuffle_buffer_size=min(shuffle_buffer_size, len(records)),
     )
 
     def load_arrays(index: np.int64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return record_arrays(records[int(index)])
 
     @tf.autograph.experimental.do_not_convert
-    def load(element_index: tf.Tensor, example: tuple) -> dict[str, tf.Tensor]:
+    def load(example: tuple, example_seed: tf.Tensor) -> dict[str, tf.Tensor]:
         record_index, file_name, image_id = example
         image = tf.io.decode_image(
             tf.io.read_file(file_name), channels=3, expand_animations=False
@@ -358,15 +353,16 @@ def build_instance_dataset(
         label_map.set_shape([None, None])
         categories.set_shape([None])
         ignore.set_shape([None, None])
-        example_seed = tf.random.experimental.stateless_fold_in(base_seed, element_index)
         encoded = encoder(image, label_map, categories, ignore, example_seed)
         encoded["image_id"] = image_id
         if not include_metadata:
             encoded.pop("input_from_image")
         return encoded
 
-    dataset = dataset.map(load, num_parallel_calls=num_parallel_calls, deterministic=deterministic)
-    if drop_remainder is None:
-        drop_remainder = training
-    dataset = dataset.batch(per_replica_batch, drop_remainder=drop_remainder)
-    return dataset.prefetch(tf.data.AUTOTUNE).with_options(dataset_options(deterministic))
+    dataset = map_with_example_seeds(
+        dataset, load, plan, num_parallel_calls=num_parallel_calls, deterministic=deterministic
+    )
+    return batch_and_finish(
+        dataset, plan, training=training, drop_remainder=drop_remainder,
+        deterministic=deterministic,
+    )

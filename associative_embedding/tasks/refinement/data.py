@@ -68,7 +68,14 @@ from associative_embedding.data.augment import (
     transform_keypoints,
     warp_image,
 )
-from associative_embedding.data.pipeline import dataset_options, decode_raw_example, resolve_seed
+from associative_embedding.data.pipeline import decode_raw_example
+from associative_embedding.data.skeleton import (
+    PipelinePlan,
+    batch_and_finish,
+    map_with_example_seeds,
+    shard,
+    shuffle_and_repeat,
+)
 from associative_embedding.tasks.refinement.crops import DEFAULT_MARGIN, DEFAULT_MIN_SIDE
 
 
@@ -372,8 +379,10 @@ def build_person_dataset(
     Raises:
         ValueError: when no record has a person with enough labelled joints, or on bad sizes.
     """
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    plan = PipelinePlan.resolve(
+        batch_size=batch_size, seed=seed, training=training, num_epochs=num_epochs,
+        input_context=input_context,
+    )
     crop_config = crop_config or PersonCropConfig()
     min_joints = int(crop_config.min_joints)
     records = [r for r in records if np.any(labelled_joint_counts(r) >= min_joints)]
@@ -394,25 +403,15 @@ def build_person_dataset(
         augment_config, keypoint_info.flip_index, crop_config,
         sigma=sigma, subpixel_targets=subpixel_targets,
     )
-    global_seed = resolve_seed(seed)
-    pipeline_id = input_context.input_pipeline_id if input_context else 0
-    per_replica_batch = (
-        input_context.get_per_replica_batch_size(batch_size) if input_context else batch_size
-    )
-    if num_epochs is None and not training:
-        num_epochs = 1
 
     dataset = tfrecord.records_to_dataset(
         records, num_joints=keypoint_info.num_joints, show_progress=False
     )
-    if input_context and input_context.num_input_pipelines > 1:
-        dataset = dataset.shard(input_context.num_input_pipelines, pipeline_id)
-    if training:
-        dataset = dataset.shuffle(
-            min(shuffle_buffer_size, len(records)), seed=global_seed,
-            reshuffle_each_iteration=True,
-        )
-    dataset = dataset.repeat(num_epochs) if num_epochs != 1 else dataset
+    dataset = shard(dataset, input_context)
+    dataset = shuffle_and_repeat(
+        dataset, plan, training=training,
+        shuffle_buffer_size=min(shuffle_buffer_size, len(records)),
+    )
 
     @tf.autograph.experimental.do_not_convert
     def people_of(example: dict[str, tf.Tensor]) -> tf.data.Dataset:
@@ -425,17 +424,12 @@ def build_person_dataset(
     dataset = dataset.flat_map(people_of)
     if training:
         dataset = dataset.shuffle(
-            shuffle_buffer_size, seed=global_seed + 1, reshuffle_each_iteration=True
+            shuffle_buffer_size, seed=plan.seed + 1, reshuffle_each_iteration=True
         )
-    dataset = dataset.enumerate()
-    base_seed = tf.random.experimental.stateless_fold_in(
-        tf.constant([global_seed, 0], tf.int64), pipeline_id
-    )
 
     @tf.autograph.experimental.do_not_convert
-    def load(index: tf.Tensor, example: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    def load(example: dict[str, tf.Tensor], example_seed: tf.Tensor) -> dict[str, tf.Tensor]:
         image, ignore_mask = decode_raw_example(example)
-        example_seed = tf.random.experimental.stateless_fold_in(base_seed, index)
         crop = cropper(
             image, example["keypoints"], example["person_index"], ignore_mask, example_seed
         )
@@ -451,9 +445,11 @@ def build_person_dataset(
             batch["input_from_image"] = crop["input_from_image"]
         return batch
 
-    dataset = dataset.map(load, num_parallel_calls=num_parallel_calls, deterministic=deterministic)
-    if drop_remainder is None:
-        drop_remainder = training
-    dataset = dataset.batch(per_replica_batch, drop_remainder=drop_remainder)
-    return dataset.prefetch(tf.data.AUTOTUNE).with_options(dataset_options(deterministic))
+    dataset = map_with_example_seeds(
+        dataset, load, plan, num_parallel_calls=num_parallel_calls, deterministic=deterministic
+    )
+    return batch_and_finish(
+        dataset, plan, training=training, drop_remainder=drop_remainder,
+        deterministic=deterministic,
+    )
 
