@@ -121,6 +121,45 @@ def overlap_matrix(
     raise ValueError(f"overlap must be one of {OVERLAP_TYPES}, got {kind!r}.")
 
 
+def detections_from_decoder(
+    poses: np.ndarray, scores: np.ndarray, tags: np.ndarray
+) -> list[Detection]:
+    """The pose decoder's people of one frame as tracker inputs, each with its mean tag.
+
+    The tag of a person is the mean over its present joints (score > 0) of the tag map read at
+    the joint's pixel, as the decoder's grouping uses it. Decoder coordinates are heatmap
+    corner coordinates (pixel j spans [j, j + 1)), so a joint's pixel is its floored
+    coordinate, clamped to the map.
+
+    Args:
+        poses: (P, K, 3) (x, y, score) from `codec.decode.group_poses`, heatmap coordinates.
+        scores: (P,) person scores.
+        tags: (h, w, K, D) tag maps of the frame, or (h, w, K) for D = 1.
+
+    Returns:
+        P detections; a person without a present joint gets a NaN tag (it matches no track
+        and, with a score below `min_birth_score`, starts none).
+    """
+    poses = np.asarray(poses, np.float64)
+    tags = np.asarray(tags, np.float64)
+    if tags.ndim == 3:
+        tags = tags[..., None]
+    height, width, num_joints, tag_dim = tags.shape
+    if poses.size and poses.shape[1:] != (num_joints, 3):
+        raise ValueError(f"poses must be (P, {num_joints}, 3), got {poses.shape}.")
+    detections = []
+    for pose, score in zip(poses.reshape(-1, num_joints, 3), np.ravel(scores), strict=True):
+        present = np.flatnonzero(pose[:, 2] > 0)
+        if present.size == 0:
+            tag = np.full((tag_dim,), np.nan)
+        else:
+            columns = np.clip(np.floor(pose[present, 0]).astype(int), 0, width - 1)
+            rows = np.clip(np.floor(pose[present, 1]).astype(int), 0, height - 1)
+            tag = tags[rows, columns, present].mean(axis=0)
+        detections.append(Detection(pose=pose, score=float(score), tag=tag))
+    return detections
+
+
 class _Tracker:
     """Track bookkeeping and assignment shared by both trackers (see the module docstring)."""
 

@@ -138,3 +138,28 @@ def test_tag_tracker_rejects_missing_tags_and_bad_options():
         OverlapTracker(overlap="mask")
     with pytest.raises(ValueError):
         TagTracker(max_missed_frames=-1)
+
+
+def test_detections_from_decoder_read_mean_tags_at_joint_pixels():
+    from associative_embedding.tasks.tracking.tracker import detections_from_decoder
+
+    tags = np.zeros((8, 8, 2, 1))
+    tags[2, 3, 0, 0] = 1.0  # joint 0 of person 0 at pixel (x=3, y=2)
+    tags[5, 6, 1, 0] = 3.0  # joint 1 of person 0 at pixel (x=6, y=5)
+    tags[1, 1, 0, 0] = -4.0  # joint 0 of person 1; its joint 1 is missing
+    poses = np.array(
+        [
+            [[3.75, 2.5, 0.9], [6.25, 5.5, 0.8]],  # corner coordinates: floor -> the pixel
+            [[1.5, 1.5, 0.7], [0.0, 0.0, 0.0]],
+            [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]],
+        ]
+    )
+    detections = detections_from_decoder(poses, np.array([0.85, 0.35, 0.0]), tags)
+    np.testing.assert_allclose(detections[0].tag, [2.0])
+    np.testing.assert_allclose(detections[1].tag, [-4.0])
+    assert np.isnan(detections[2].tag).all()
+    assert [d.score for d in detections] == [0.85, 0.35, 0.0]
+    # A person without joints neither matches nor (with a low score) starts a track.
+    tracker = TagTracker(min_birth_score=0.1)
+    assert tracker.update(detections).tolist() == [0, 1, -1]
+    assert tracker.update(detections).tolist() == [0, 1, -1]
