@@ -46,9 +46,9 @@ def main() -> None:
     from associative_embedding.core import run_dir
     from associative_embedding.core.keypoint_info import get_keypoint_info
     from associative_embedding.data import image_io, readers
-    from associative_embedding.export import saved_model
     from associative_embedding.modeling import loading
     from associative_embedding.tasks.pose import estimator as predictor_lib
+    from associative_embedding.tasks.pose import export as saved_model
     from associative_embedding.tasks.pose.config import decoder_options
     from associative_embedding.tasks.pose.image_estimator import ImagePoseEstimator
 

@@ -84,7 +84,8 @@ def main(argv: list[str]) -> None:
         get_keypoint_info,
         keypoint_info_for_num_joints,
     )
-    from associative_embedding.export import saved_model
+    from associative_embedding.export import serving
+    from associative_embedding.tasks.pose import export as saved_model
     from associative_embedding.tasks.pose.config import base_config, decoder_options
 
     model, training_config = _load_model(_WORKDIR.value, _CHECKPOINT.value)
@@ -135,7 +136,7 @@ def main(argv: list[str]) -> None:
     if _TFLITE.value:
         size = _TFLITE_INPUT_SIZE.value or input_size or 512
         path = os.path.join(_EXPORT_DIR.value, f"model_{size}.tflite")
-        saved_model.export_tflite(model, path, size)
+        serving.export_tflite(model, path, size)
         print(f"TFLite: {path} (input (1, {size}, {size}, 3) float32 in [0, 1])")
 
 
@@ -167,7 +168,7 @@ def _load_model(workdir: str | None, checkpoint: str | None):
 
 def _export_refinement(keypoint_info) -> str:
     """Exports --refine_checkpoint to EXPORT_DIR/refinement/<version>; returns that folder."""
-    from associative_embedding.export.refinement import export_refinement_model
+    from associative_embedding.tasks.refinement.export import export_refinement_model
     from associative_embedding.tasks.refinement.refine import (
         parse_crop_sizes,
         training_refiner_options,

@@ -315,7 +315,7 @@ def load_predictor(path: str | os.PathLike) -> Predictor:
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
         loaded = tf.saved_model.load(path)
         if hasattr(loaded, "network") and hasattr(loaded, "export_format"):
-            # Our export (export/saved_model.py): its float network function, not the uint8
+            # Our export (tasks/pose/export.py): its float network function, not the uint8
             # serving signature, so that evaluation sees exactly the preprocessed input.
             # The lambda keeps `loaded` (which owns the variables) alive.
             return Predictor(

@@ -111,6 +111,11 @@ class Trainer:
             )
         # Replicas on this machine (all of them except in multi-worker training).
         self.local_replicas = replicas // self.num_workers
+        self.steps_per_execution = int(config.train.get("steps_per_execution", 1))
+        if self.steps_per_execution < 1:
+            raise ValueError(
+                f"--config.train.steps_per_execution={self.steps_per_execution}: must be >= 1"
+            )
         if self.is_chief:
             os.makedirs(self.workdir, exist_ok=True)
             # The run's full config, so the work dir alone rebuilds the model (load_trained_model,
@@ -130,6 +135,7 @@ class Trainer:
             # a replica context.
             self.optimizer.build(self.model.trainable_variables)
         self._compiled_step: Callable | None = None
+        self._compiled_multi_step: Callable | None = None
 
     #: Names of the unweighted loss terms `build_losses` returns (logged and summarised).
     loss_parts: tuple[str, ...] = ()
@@ -198,7 +204,20 @@ class Trainer:
         )
         seed = int(self.config.train.seed) if seed is None else int(seed)
         dataset = self.build_replica_dataset(context, seed)
-        return dataset.batch(self.local_replicas, drop_remainder=True).prefetch(1)
+        dataset = dataset.batch(self.local_replicas, drop_remainder=True)
+        if self.config.train.get("prefetch_to_device", False):
+            if self.local_replicas == 1:
+                # The copy to the accelerator overlaps the running step instead of starting
+                # when the step asks for its batch. The iterator stays a plain (checkpointable)
+                # tf.data iterator, so exact resume is unaffected.
+                device = self.strategy.extended.worker_devices[0]
+                return dataset.apply(tf.data.experimental.prefetch_to_device(device, 2))
+            # Several local replicas each take a slice of the stacked batch: copying it whole
+            # onto one of them first would add a device-to-device copy, not remove one.
+            logging.warning(
+                "train.prefetch_to_device is ignored with %d local replicas", self.local_replicas
+            )
+        return dataset.prefetch(1)
 
     def train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """One replica's forward/backward/update; returns its share of the logged metrics.
@@ -239,12 +258,43 @@ class Trainer:
         return int(self.optimizer.iterations.numpy())
 
     def _distributed_step(self) -> Callable:
-        if self._compiled_step is not None:
-            return self._compiled_step
+        """The tf.function running one global step on the next batch of an iterator."""
+        if self._compiled_step is None:
+            self._compiled_step = tf.function(self._one_distributed_step())
+        return self._compiled_step
+
+    def _distributed_steps(self) -> Callable:
+        """The tf.function running `num_steps` global steps in one call (a graph loop).
+
+        It returns every step's summed metrics stacked, (num_steps,) each, so the host still
+        logs and checks every step. `num_steps` is a tensor: the shorter calls that end at a
+        checkpoint or evaluation step reuse the same graph.
+        """
+        if self._compiled_multi_step is not None:
+            return self._compiled_multi_step
+        one_step = self._one_distributed_step()
+        names = ("loss", *self.loss_parts)
+
+        @tf.function
+        def steps_fn(iterator: Iterator, num_steps: tf.Tensor) -> dict[str, tf.Tensor]:
+            arrays = {name: tf.TensorArray(tf.float32, size=num_steps) for name in names}
+            for index in tf.range(num_steps):
+                values = one_step(iterator)
+                arrays = {
+                    name: arrays[name].write(index, tf.cast(values[name], tf.float32))
+                    for name in names
+                }
+            return {name: array.stack() for name, array in arrays.items()}
+
+        self._compiled_multi_step = steps_fn
+        return steps_fn
+
+    def _one_distributed_step(self) -> Callable:
+        # The replica step holds the optimizer update, so with jit_compile XLA compiles
+        # forward, loss, backward and update as one program.
         replica_step = tf.function(self.train_step, jit_compile=bool(self.config.train.jit_compile))
         local_replicas = self.local_replicas
 
-        @tf.function
         def step_fn(iterator: Iterator) -> dict[str, tf.Tensor]:
             stacked = next(iterator)
             # Global replica ids are worker * L + local (Mirrored and MultiWorkerMirrored).
@@ -259,8 +309,27 @@ class Trainer:
                 for name, value in per_replica.items()
             }
 
-        self._compiled_step = step_fn
         return step_fn
+
+    def _steps_in_next_call(self, step: int) -> int:
+        """How many steps the next call runs: `train.steps_per_execution`, cut short so that
+        the call ends on the next checkpoint, evaluation or last step."""
+        config = self.config.train
+        count = min(self.steps_per_execution, int(config.num_steps) - step)
+        for every in (int(config.checkpoint_every), int(self.config.eval.every_steps)):
+            if every > 0:
+                count = min(count, every - step % every)
+        return max(count, 1)
+
+    def _run_steps(self, iterator: Iterator) -> list[dict[str, float]]:
+        """Runs the next call's steps; returns each step's metrics in order."""
+        if self.steps_per_execution == 1:
+            # The plain one-step function (the loop's graph with no loop around it).
+            return [{name: float(v) for name, v in self._distributed_step()(iterator).items()}]
+        count = self._steps_in_next_call(self.step)
+        stacked = self._distributed_steps()(iterator, tf.constant(count, tf.int32))
+        columns = {name: value.numpy() for name, value in stacked.items()}
+        return [{name: float(column[i]) for name, column in columns.items()} for i in range(count)]
 
     def _checkpoint(self, iterator: Any | None) -> tf.train.Checkpoint:
         if iterator is None:
@@ -302,7 +371,9 @@ class Trainer:
             iterator = iter(self.build_inputs(seed=seed))
         summary_writer = self._summary_writer()
         loss_log = self._open_loss_log() if config.loss_log and self.is_chief else None
-        step_fn = self._distributed_step()
+        step_fn = (
+            self._distributed_step() if self.steps_per_execution == 1 else self._distributed_steps()
+        )
         meter = _ThroughputMeter(self.step, config.num_steps, self.global_batch_size)
         metrics: dict[str, float] = self._read_metrics()
         deadline = (
@@ -311,35 +382,40 @@ class Trainer:
             else math.inf
         )
         eval_every = int(self.config.eval.every_steps)
-        progress, progress_checked = None, False
+        progress, progress_checked, progress_start = None, False, 0
 
         with PreemptionGuard() as guard, contextlib.ExitStack() as cleanup:
             if loss_log is not None:
                 cleanup.callback(loss_log.close)
             while self.step < config.num_steps:
+                first_step = self.step + 1
                 if _needs_tracing(step_fn):
                     with _first_step_notice():
-                        outputs = step_fn(iterator)
-                        values = {name: float(value) for name, value in outputs.items()}
+                        results = self._run_steps(iterator)
                     # Throughput and ETA from the steady state, not from the tracing.
                     meter = _ThroughputMeter(self.step, config.num_steps, self.global_batch_size)
                 else:
-                    values = {name: float(value) for name, value in step_fn(iterator).items()}
+                    results = self._run_steps(iterator)
+                # Every step of the call in order (one, unless train.steps_per_execution > 1):
+                # the optimizer already stands at the call's last step.
+                meter.update(first_step + len(results) - 1)
+                for step, values in enumerate(results, start=first_step):
+                    if loss_log is not None:
+                        loss_log.write(json.dumps({"step": step, **values}) + "\n")
+                        loss_log.flush()
+                    self._check_finite(values, step)
+                    if not progress_checked:
+                        # Created after the first call, so that neither the tracing notices nor
+                        # the tracing time (as a rate) end up in the bar.
+                        progress_start = first_step + len(results) - 1
+                        progress = _progress_bar(progress_start, config.num_steps)
+                        progress_checked = True
+                    elif progress is not None and step > progress_start:
+                        progress.set_postfix(loss=f"{values['loss']:.3g}", refresh=False)
+                        progress.update(1)
+                    if step % config.log_every == 0 or step == config.num_steps:
+                        self._log(step, values, meter, summary_writer)
                 step = self.step
-                if loss_log is not None:
-                    loss_log.write(json.dumps({"step": step, **values}) + "\n")
-                    loss_log.flush()
-                self._check_finite(values, step)
-                meter.update(step)
-                if not progress_checked:
-                    # Created after the first step, so that neither the tracing notices nor the
-                    # tracing time (as a rate) end up in the bar.
-                    progress, progress_checked = _progress_bar(step, config.num_steps), True
-                elif progress is not None:
-                    progress.set_postfix(loss=f"{values['loss']:.3g}", refresh=False)
-                    progress.update(1)
-                if step % config.log_every == 0 or step == config.num_steps:
-                    self._log(step, values, meter, summary_writer)
                 stopping = guard.stop_requested or time.monotonic() > deadline
                 if step % config.checkpoint_every == 0 or step == config.num_steps or stopping:
                     keeper.save(step)
@@ -443,7 +519,7 @@ class Trainer:
         meter: _ThroughputMeter,
         writer: tf.summary.SummaryWriter | None,
     ) -> None:
-        learning_rate = float(self.optimizer.learning_rate)
+        learning_rate = self._learning_rate_after(step)
         parts = " ".join(f"{name}={values[name]:.4g}" for name in self.loss_parts)
         logging.info(
             "step %d/%d loss=%.4g %s lr=%.3g %.1f img/s ETA %s",
@@ -457,6 +533,17 @@ class Trainer:
                 tf.summary.scalar(f"train/{name}", value)
             tf.summary.scalar("train/learning_rate", learning_rate)
             tf.summary.scalar("train/images_per_second", meter.images_per_second)
+
+    def _learning_rate_after(self, step: int) -> float:
+        """The learning rate once `step` steps are done (the optimizer's current one, unless
+        a multi-step call has already moved it further)."""
+        optimizer = getattr(self.optimizer, "inner_optimizer", self.optimizer)
+        schedule = getattr(optimizer, "_learning_rate", None)
+        if step != self.step and isinstance(
+            schedule, keras.optimizers.schedules.LearningRateSchedule
+        ):
+            return float(schedule(step))
+        return float(self.optimizer.learning_rate)
 
     def _metrics_path(self) -> str:
         return os.path.join(self.workdir, "metrics.json")

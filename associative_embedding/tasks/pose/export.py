@@ -46,11 +46,11 @@ from typing import Any
 
 import keras
 import tensorflow as tf
-from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from associative_embedding.core.keypoint_info import KeypointInfo
 from associative_embedding.data import augment
 from associative_embedding.export.graph_decoder import group_poses_tf
+from associative_embedding.export.serving import prepare_version_dir
 
 EXPORT_FORMAT = "associative_embedding_pose_v1"
 SIGNATURES = ("serving_default", "serve_bytes", "predict_poses")
@@ -239,25 +239,6 @@ class PoseExportModule(tf.Module):
         return {"poses": tf.concat([image_xy, poses[..., 2:]], axis=-1), "scores": scores}
 
 
-def prepare_version_dir(export_dir: str | os.PathLike, version: int, overwrite: bool) -> str:
-    """EXPORT_DIR/<version> (TF Serving layout), removed first when `overwrite`.
-
-    Raises:
-        ValueError: on a version that is not a positive integer.
-        FileExistsError: when the folder exists and `overwrite` is False.
-    """
-    if int(version) < 1:
-        raise ValueError(f"version must be a positive integer, got {version}.")
-    version_dir = os.path.join(os.fspath(export_dir), str(int(version)))
-    if os.path.exists(version_dir):
-        if not overwrite:
-            raise FileExistsError(
-                f"{version_dir} exists; choose another --version or pass overwrite."
-            )
-        tf.io.gfile.rmtree(version_dir)
-    return version_dir
-
-
 def export_saved_model(
     model: keras.Model,
     keypoint_info: KeypointInfo,
@@ -315,33 +296,6 @@ def export_saved_model(
     return version_dir
 
 
-def export_tflite(model: keras.Model, path: str | os.PathLike, input_size: int = 256) -> str:
-    """Converts the network (last stack) for a (1, S, S, 3) float32 input; returns the path.
-
-    Raises:
-        ValueError: when ``input_size`` is not a positive multiple of the network's 64.
-    """
-    multiple = int(getattr(model, "input_multiple", 64))
-    if input_size <= 0 or input_size % multiple:
-        raise ValueError(f"input_size must be a positive multiple of {multiple}, got {input_size}.")
-
-    @tf.function(input_signature=[tf.TensorSpec([1, input_size, input_size, 3], tf.float32)])
-    def network(images: tf.Tensor) -> tf.Tensor:
-        return tf.cast(model(images, training=False)[:, -1], tf.float32)
-
-    # Fold the weights into constants first. Handed the variables (from_concrete_functions with
-    # the model, or a SavedModel), the TF 2.21 converter keeps Keras 3 variables as TFLite
-    # resource variables that nothing initialises: NaN outputs (measured). TF has no public
-    # alias of this function.
-    frozen = convert_variables_to_constants_v2(network.get_concrete_function())
-    flatbuffer = tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "wb") as file:
-        file.write(flatbuffer)
-    return path
-
-
 def read_export_config(version_dir: str | os.PathLike) -> dict[str, Any]:
     """The ``assets.extra/export_config.json`` of an exported version directory."""
     path = os.path.join(os.fspath(version_dir), "assets.extra", EXPORT_CONFIG_NAME)
@@ -362,7 +316,6 @@ __all__ = [
     "PoseExportModule",
     "SIGNATURES",
     "export_saved_model",
-    "export_tflite",
     "is_pose_export",
     "read_export_config",
 ]

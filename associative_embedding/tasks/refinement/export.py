@@ -27,7 +27,7 @@ import keras
 import tensorflow as tf
 
 from associative_embedding.core.keypoint_info import KeypointInfo
-from associative_embedding.export.saved_model import prepare_version_dir
+from associative_embedding.export.serving import prepare_version_dir
 
 REFINEMENT_EXPORT_FORMAT = "associative_embedding_refinement_v1"
 REFINEMENT_CONFIG_NAME = "refinement_config.json"

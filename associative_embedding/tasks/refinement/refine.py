@@ -525,8 +525,8 @@ def training_refiner_options(path: str | os.PathLike, keypoint_info: KeypointInf
     """
     path = os.fspath(path)
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
-        # A refinement export (export/refinement.py) stores its refiner options.
-        from associative_embedding.export.refinement import read_refinement_export_options
+        # A refinement export (tasks/refinement/export.py) stores its refiner options.
+        from associative_embedding.tasks.refinement.export import read_refinement_export_options
 
         options = read_refinement_export_options(path) or {}
         num_joints = options.pop("_num_joints", keypoint_info.num_joints)

@@ -1,4 +1,4 @@
-"""Tests of the SavedModel / TFLite export (associative_embedding/export/saved_model.py) and
+"""Tests of the SavedModel / TFLite export (associative_embedding/tasks/pose/export.py) and
 tools/export.py."""
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ import pytest
 import tensorflow as tf
 
 from associative_embedding.core.keypoint_info import COCO
-from associative_embedding.export import saved_model
+from associative_embedding.export import serving
 from associative_embedding.modeling import StackedHourglass, loading
 from associative_embedding.tasks.pose import estimator as predictor_lib
+from associative_embedding.tasks.pose import export as saved_model
 from associative_embedding.tasks.pose.image_estimator import ImagePoseEstimator
 
 # TF 2.21 announces the move of tf.lite.Interpreter to ai_edge_litert (not a dependency here).
 pytestmark = pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")
-PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
+PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[3]
 DECODER = {"detection_threshold": 0.0, "max_people": 10, "adjust": "taylor"}
 
 
@@ -176,7 +177,7 @@ def test_existing_version_is_not_overwritten_by_accident(tmp_path):
 
 def test_tflite_matches_keras(tmp_path):
     model = tiny_model(seed=6)
-    path = saved_model.export_tflite(model, tmp_path / "model.tflite", input_size=64)
+    path = serving.export_tflite(model, tmp_path / "model.tflite", input_size=64)
     interpreter = tf.lite.Interpreter(model_path=path)
     interpreter.allocate_tensors()
     image = (random_image(64, 64, seed=7) / 255.0).astype(np.float32)[None]
@@ -187,7 +188,7 @@ def test_tflite_matches_keras(tmp_path):
     assert result.shape == expected.shape == (1, 16, 16, 34)
     np.testing.assert_allclose(result, expected, atol=1e-4)
     with pytest.raises(ValueError, match="multiple of 64"):
-        saved_model.export_tflite(model, tmp_path / "bad.tflite", input_size=100)
+        serving.export_tflite(model, tmp_path / "bad.tflite", input_size=100)
 
 
 def test_export_tool_from_a_keras_file(tmp_path):

@@ -15,7 +15,7 @@ from associative_embedding.core.keypoint_info import COCO
 from associative_embedding.modeling import StackedHourglass
 from associative_embedding.tasks.refinement.refine import load_refiner
 
-PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
+PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[3]
 TINY = dict(num_stacks=1, widths=(8, 8, 8, 8, 8), stem_widths=(8, 8), feature_width=8)
 
 
