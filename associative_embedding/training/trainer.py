@@ -68,6 +68,16 @@ from associative_embedding.training.schedules import WarmupSchedule
 LOSS_LOG_NAME = "losses.jsonl"
 
 
+def _first_local_device(strategy: tf.distribute.Strategy) -> str:
+    """The device the strategy's first local replica computes on."""
+    try:
+        return strategy.extended.worker_devices[0]
+    except RuntimeError:
+        # The default strategy names no devices: it runs where TensorFlow places ops.
+        gpus = tf.config.list_logical_devices("GPU")
+        return gpus[0].name if gpus else "/cpu:0"
+
+
 class NonFiniteLossError(RuntimeError):
     """Raised when a training loss becomes NaN or Inf; names the step and the loss part."""
 
@@ -210,7 +220,7 @@ class Trainer:
                 # The copy to the accelerator overlaps the running step instead of starting
                 # when the step asks for its batch. The iterator stays a plain (checkpointable)
                 # tf.data iterator, so exact resume is unaffected.
-                device = self.strategy.extended.worker_devices[0]
+                device = _first_local_device(self.strategy)
                 return dataset.apply(tf.data.experimental.prefetch_to_device(device, 2))
             # Several local replicas each take a slice of the stacked batch: copying it whole
             # onto one of them first would add a device-to-device copy, not remove one.

@@ -71,6 +71,7 @@ def refiner_from_flags(holders: RefinementFlags, keypoint_info: Any) -> Any:
     """
     if not holders.checkpoint.value:
         return None
+    # Imported on use: the tools define these flags before TensorFlow may be loaded.
     from associative_embedding.modeling import loading
     from associative_embedding.tasks.refinement.refine import load_refiner, parse_crop_sizes
 

@@ -58,7 +58,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 from absl import logging
@@ -71,10 +70,9 @@ from associative_embedding.core.run_dir import (
     num_detection_channels,
     read_training_config,
 )
+from associative_embedding.modeling.loading import Predictor, load_predictor
 from associative_embedding.tasks.refinement import crops
-
-if TYPE_CHECKING:
-    from associative_embedding.modeling.loading import Predictor
+from associative_embedding.tasks.refinement.export import read_refinement_export_options
 
 __all__ = [
     "ADJUST_MODES",
@@ -501,8 +499,6 @@ def load_refiner(
         ValueError: when the model or the options are unusable, or when a training run's
             config is a segmentation run or has another joint set.
     """
-    from associative_embedding.modeling.loading import load_predictor
-
     path = os.fspath(path)
     defaults = training_refiner_options(path, keypoint_info)
     return PoseRefiner(load_predictor(path), keypoint_info, **{**defaults, **options})
@@ -526,8 +522,6 @@ def training_refiner_options(path: str | os.PathLike, keypoint_info: KeypointInf
     path = os.fspath(path)
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         # A refinement export (tasks/refinement/export.py) stores its refiner options.
-        from associative_embedding.tasks.refinement.export import read_refinement_export_options
-
         options = read_refinement_export_options(path) or {}
         num_joints = options.pop("_num_joints", keypoint_info.num_joints)
         if num_joints != keypoint_info.num_joints:
