@@ -20,7 +20,8 @@ not (within one clip).
 People are identified by their slot on the P axis: keypoints[b, f, p] is track p in frame f,
 and a track absent from a frame has only invalid joints there (`tracks_to_dense` builds this
 layout from per-frame track ids). Like the spatial loss, it is vectorised and runs eagerly, in
-`tf.function` (None clip, people and frame axes) and from a tf.data pipeline.
+`tf.function` (None clip, people and frame axes), under XLA (`jit_compile=True`) and from a
+tf.data pipeline.
 """
 
 from __future__ import annotations

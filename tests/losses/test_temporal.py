@@ -179,3 +179,28 @@ def test_rejects_bad_ranks_and_push_types():
         temporal_grouping_loss(tags[:, 0], keypoints)
     with pytest.raises(ValueError):
         temporal_grouping_loss(tags, keypoints, push_type="l1")
+
+
+def test_stacks_are_independent_clips_of_the_same_people():
+    from associative_embedding.losses.temporal import stacked_temporal_grouping_loss
+
+    tags, keypoints = random_clip(5)
+    other = np.random.default_rng(6).normal(size=tags.shape).astype(np.float32)
+    stacked = np.stack([tags, other], axis=1)  # (B, S=2, F, h, w, K, D)
+    push, pull = stacked_temporal_grouping_loss(stacked, keypoints, "exp")
+    assert push.shape == pull.shape == (2, 2)
+    for stack, stack_tags in enumerate((tags, other)):
+        want_push, want_pull = numpy_temporal_loss(stack_tags, keypoints, "exp")
+        np.testing.assert_allclose(push.numpy()[:, stack], want_push, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(pull.numpy()[:, stack], want_pull, rtol=1e-5, atol=1e-6)
+
+
+def test_compiles_with_xla():
+    tags, keypoints = random_clip(7)
+    want_push, want_pull = numpy_temporal_loss(tags, keypoints, "hinge")
+    compiled = tf.function(
+        lambda t, k: temporal_grouping_loss(t, k, push_type="hinge"), jit_compile=True
+    )
+    push, pull = compiled(tf.constant(tags), tf.constant(keypoints))
+    np.testing.assert_allclose(push.numpy(), want_push, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(pull.numpy(), want_pull, rtol=1e-5, atol=1e-6)

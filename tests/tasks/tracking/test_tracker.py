@@ -163,3 +163,20 @@ def test_detections_from_decoder_read_mean_tags_at_joint_pixels():
     tracker = TagTracker(min_birth_score=0.1)
     assert tracker.update(detections).tolist() == [0, 1, -1]
     assert tracker.update(detections).tolist() == [0, 1, -1]
+
+
+def test_tag_tracker_recovers_an_identity_after_an_occlusion():
+    # A is hidden for two frames and reappears far from where it was last seen; B stays.
+    frames = [
+        [person(40, 0.0), person(200, 3.0)],
+        [person(200, 3.0)],
+        [person(200, 3.0)],
+        [person(120, 0.1), person(200, 3.0)],
+    ]
+    ids = TagTracker(max_missed_frames=2).run(frames)
+    assert [i.tolist() for i in ids] == [[0, 1], [1], [1], [0, 1]]
+    # The overlap baseline cannot tell it is A: a new track.
+    ids = OverlapTracker(max_missed_frames=2).run(frames)
+    assert ids[3].tolist() == [2, 1]
+    # Hidden for longer than max_missed_frames: A's track has died, a new one starts.
+    assert TagTracker(max_missed_frames=1).run(frames)[3].tolist() == [2, 1]
