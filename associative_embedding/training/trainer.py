@@ -1,14 +1,14 @@
 """Custom training loop for Associative Embedding (TF Model Garden-style named pieces).
 
-    trainer = make_trainer(config, workdir, strategy)   # PoseTrainer or SegmentationTrainer
+    trainer = tasks.registry.make_trainer(config, workdir, strategy)   # the task's subclass
     metrics = trainer.train()
 
-`Trainer` is the task-generic loop; a task subclass supplies the data and the loss:
-`prepare_data`, `build_replica_dataset`, `build_losses`, `evaluate`, its `loss_parts` and the
-`best_metric` that picks the best checkpoint. `PoseTrainer` (multi-person pose, this module) and
-`tasks.segmentation.trainer.SegmentationTrainer` (instance segmentation) share the model builder,
-the optimizer, the distributed step, checkpointing, summaries and the driver `tools/train.py`,
-which picks the task from `config.task`. Pieces, each overridable: `build_model`,
+`Trainer` is the task-generic loop; a task subclass (``tasks/<task>/trainer.py``) supplies the
+data and the loss: `prepare_data`, `build_replica_dataset`, `build_losses`, `evaluate`, its
+`loss_parts` and the `best_metric` that picks the best checkpoint (kept by
+`training.evaluation_records`). Every task shares the model builder, the optimizer, the
+distributed step, checkpointing, summaries and the driver `tools/train.py`, which picks the
+task from `config.task`. Pieces, each overridable: `build_model`,
 `build_optimizer`, `build_inputs`, `build_losses`, `train_step`, `evaluate`.
 
 The loop runs `train_step` under `strategy.run` (default, mirrored or
@@ -57,6 +57,7 @@ from associative_embedding.modeling import StackedHourglass
 from associative_embedding.modeling.loading import build_model_from_config, unreadable_model_error
 from associative_embedding.training import strategy as strategy_lib
 from associative_embedding.training.checkpointing import CheckpointKeeper, PreemptionGuard
+from associative_embedding.training.evaluation_records import EvaluationBookkeeping
 from associative_embedding.training.progress import (
     _first_step_notice,
     _needs_tracing,
@@ -68,7 +69,7 @@ from associative_embedding.training.schedules import WarmupSchedule
 LOSS_LOG_NAME = "losses.jsonl"
 
 
-def _first_local_device(strategy: tf.distribute.Strategy) -> str:
+def first_local_device(strategy: tf.distribute.Strategy) -> str:
     """The device the strategy's first local replica computes on."""
     try:
         return strategy.extended.worker_devices[0]
@@ -82,7 +83,7 @@ class NonFiniteLossError(RuntimeError):
     """Raised when a training loss becomes NaN or Inf; names the step and the loss part."""
 
 
-class Trainer:
+class Trainer(EvaluationBookkeeping):
     """The task-generic training loop of a stacked hourglass (see the module docstring).
 
     Subclasses define `loss_parts`, `best_metric`, `prepare_data`, `build_replica_dataset`,
@@ -216,11 +217,11 @@ class Trainer:
         dataset = self.build_replica_dataset(context, seed)
         dataset = dataset.batch(self.local_replicas, drop_remainder=True)
         if self.config.train.get("prefetch_to_device", False):
-            if self.local_replicas == 1:
+            if self.prefetches_to_device():
                 # The copy to the accelerator overlaps the running step instead of starting
-                # when the step asks for its batch. The iterator stays a plain (checkpointable)
-                # tf.data iterator, so exact resume is unaffected.
-                device = _first_local_device(self.strategy)
+                # when the step asks for its batch. The copying iterator cannot be saved, so
+                # `train` then resumes like a multi-worker run (a reseeded input stream).
+                device = first_local_device(self.strategy)
                 return dataset.apply(tf.data.experimental.prefetch_to_device(device, 2))
             # Several local replicas each take a slice of the stacked batch: copying it whole
             # onto one of them first would add a device-to-device copy, not remove one.
@@ -228,6 +229,12 @@ class Trainer:
                 "train.prefetch_to_device is ignored with %d local replicas", self.local_replicas
             )
         return dataset.prefetch(1)
+
+    def prefetches_to_device(self) -> bool:
+        """Whether `build_inputs` copies batches onto the device (train.prefetch_to_device)."""
+        return bool(self.config.train.get("prefetch_to_device", False)) and (
+            self.local_replicas == 1
+        )
 
     def train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """One replica's forward/backward/update; returns its share of the logged metrics.
@@ -331,8 +338,15 @@ class Trainer:
                 count = min(count, every - step % every)
         return max(count, 1)
 
-    def _run_steps(self, iterator: Iterator) -> list[dict[str, float]]:
-        """Runs the next call's steps; returns each step's metrics in order."""
+    def run_steps(self, iterator: Iterator) -> list[dict[str, float]]:
+        """Runs the next call's steps (one, or up to `train.steps_per_execution`).
+
+        Args:
+            iterator: an iterator over `build_inputs()`.
+
+        Returns:
+            Each step's summed metrics ('loss' and the `loss_parts`), in step order.
+        """
         if self.steps_per_execution == 1:
             # The plain one-step function (the loop's graph with no loop around it).
             return [{name: float(v) for name, v in self._distributed_step()(iterator).items()}]
@@ -353,10 +367,19 @@ class Trainer:
         iterator, so the run continues with exactly the batches it would have seen. In
         multi-worker training the checkpoint (the chief's) holds no input position: every
         worker restarts its input with a seed derived from `train.seed` and the resume step.
+        So does a run with `train.prefetch_to_device` (tf.data cannot save an iterator that
+        copies to a device).
+
+        With `train.steps_per_execution` N > 1 each call runs up to N steps in a graph loop,
+        ending at the next checkpoint, evaluation or last step; every step's losses are still
+        logged and checked, the log lines, checkpoints and evaluations fall on the same steps,
+        and the preemption and time-limit checks run between calls.
         """
         config = self.config.train
-        # A plain iterator's state is per worker; only a single worker can checkpoint its own.
-        iterator = iter(self.build_inputs()) if self.num_workers == 1 else None
+        # A plain iterator's state is per worker; only a single worker can checkpoint its own,
+        # and tf.data cannot save an iterator that copies to a device.
+        saves_input = self.num_workers == 1 and not self.prefetches_to_device()
+        iterator = iter(self.build_inputs()) if saves_input else None
         keeper = CheckpointKeeper(
             os.path.join(self.workdir, "checkpoints"),
             self._checkpoint(iterator),
@@ -375,8 +398,10 @@ class Trainer:
             if self.step > 0:
                 seed = int(np.random.SeedSequence([seed, self.step]).generate_state(1)[0])
                 logging.warning(
-                    "multi-worker resume at step %d: input positions are not checkpointed; "
-                    "the input streams restart with seed %d", self.step, seed,
+                    "%s resume at step %d: input positions are not checkpointed; "
+                    "the input streams restart with seed %d",
+                    "multi-worker" if self.num_workers > 1 else "prefetch_to_device",
+                    self.step, seed,
                 )
             iterator = iter(self.build_inputs(seed=seed))
         summary_writer = self._summary_writer()
@@ -401,11 +426,11 @@ class Trainer:
                 first_step = self.step + 1
                 if _needs_tracing(step_fn):
                     with _first_step_notice():
-                        results = self._run_steps(iterator)
+                        results = self.run_steps(iterator)
                     # Throughput and ETA from the steady state, not from the tracing.
                     meter = _ThroughputMeter(self.step, config.num_steps, self.global_batch_size)
                 else:
-                    results = self._run_steps(iterator)
+                    results = self.run_steps(iterator)
                 # Every step of the call in order (one, unless train.steps_per_execution > 1):
                 # the optimizer already stands at the call's last step.
                 meter.update(first_step + len(results) - 1)
@@ -554,89 +579,3 @@ class Trainer:
         ):
             return float(schedule(step))
         return float(self.optimizer.learning_rate)
-
-    def _metrics_path(self) -> str:
-        return os.path.join(self.workdir, "metrics.json")
-
-    def _read_metrics(self) -> dict[str, float]:
-        try:
-            with open(self._metrics_path()) as handle:
-                return json.load(handle)
-        except (OSError, ValueError):
-            return {}
-
-    def _evaluate_and_keep_best(
-        self, step: int, writer: tf.summary.SummaryWriter | None
-    ) -> dict[str, float]:
-        if not self.is_chief:
-            return {}
-        metrics = self.evaluate(step)
-        metrics["step"] = step
-        previous = self._read_metrics()
-        history = previous.get("history", [])
-        history.append({k: v for k, v in metrics.items() if k != "history"})
-        key = self.best_metric
-        best_value = max((entry.get(key, -1.0) for entry in history), default=-1.0)
-        if metrics.get(key, -1.0) >= best_value:
-            best = tf.train.Checkpoint(model=self.model)
-            best.write(os.path.join(self.workdir, "best", "model"))
-            with open(os.path.join(self.workdir, "best", "step.json"), "w") as handle:
-                json.dump({"step": step, key: metrics.get(key)}, handle)
-        metrics["history"] = history
-        metrics[f"best_{key}"] = best_value
-        with open(self._metrics_path(), "w") as handle:
-            json.dump(metrics, handle, indent=2)
-        if writer is not None:
-            with writer.as_default(step=step):
-                for name, value in metrics.items():
-                    if isinstance(value, int | float) and name != "step":
-                        tf.summary.scalar(f"eval/{name}", value)
-        logging.info("eval at step %d: %s", step, self.evaluation_summary(metrics))
-        return metrics
-
-    def evaluation_summary(self, metrics: dict[str, Any]) -> str:
-        """The headline metrics of one evaluation, for the log line."""
-        return f"{self.best_metric}={metrics.get(self.best_metric, float('nan')):.4f}"
-
-    def evaluation_report(self, metrics: dict[str, Any]) -> str:
-        """The labelled summary of one evaluation (`metrics` as `train` returns them): its
-        metrics, the best checkpoint so far, and where the drawings and metrics files are."""
-        step = metrics.get("step")
-        title = f"Evaluation at step {step}"
-        if isinstance(metrics.get("num_images"), int):
-            title += f" on {metrics['num_images']} validation images"
-        description = self.metrics_description(metrics)
-        lines = [title + (f" ({description})" if description else "") + ":"]
-        lines += self.evaluation_lines(metrics)
-        lines += self._report_locations(metrics)
-        return "\n".join(lines)
-
-    def metrics_description(self, metrics: dict[str, Any]) -> str:
-        """What the metrics measure, for the report's title ('' to say nothing)."""
-        return ""
-
-    def evaluation_lines(self, metrics: dict[str, Any]) -> list[str]:
-        """The report's metric lines (indented)."""
-        return [f"  {self.evaluation_summary(metrics)}"]
-
-    def _report_locations(self, metrics: dict[str, Any]) -> list[str]:
-        key = self.best_metric
-        lines = []
-        history = [entry for entry in metrics.get("history", []) if key in entry]
-        if history:
-            best = max(history, key=lambda entry: entry[key])
-            lines.append(
-                f"  best {key}: {best[key]:.3f} at step {best.get('step')} "
-                f"(checkpoint {os.path.join(self.workdir, 'best', 'model')})"
-            )
-        eval_dir = os.path.join(self.workdir, "eval", f"step_{metrics.get('step')}")
-        drawing_dir = os.path.join(eval_dir, "drawings")
-        if os.path.isdir(drawing_dir):
-            count = sum(1 for name in os.listdir(drawing_dir) if not name.startswith("."))
-            lines.append(f"  drawings: {drawing_dir}{os.sep} ({count} images)")
-        lines.append(f"  metrics.json: {self._metrics_path()} (every evaluation)")
-        if os.path.isfile(os.path.join(eval_dir, "metrics.json")):
-            lines.append(f"                {os.path.join(eval_dir, 'metrics.json')} (this one)")
-        return lines
-
-
