@@ -4,7 +4,10 @@ Encode side: ``KeypointEncoder`` / ``encode_targets`` (``codec.encode``, TensorF
 inside tf.data): keypoints in input pixels -> heatmaps (h, w, K), keypoint targets (30, K, 3)
 and the loss mask (h, w).
 Decode side: ``group_poses`` (grouping decoder, ``codec.decode``, NumPy/SciPy) and test-time
-fusion and back-projection (``codec.fusion``).
+fusion and back-projection (``codec.fusion``). Its TensorFlow twin ``group_poses_tf`` /
+``group_poses_padded_tf`` / ``build_group_poses_function`` (``codec.graph_decoder``, with the
+steps in ``codec.graph_grouping`` and ``codec.graph_refine`` and the assignment solver in
+``codec.ops``) gives the same people inside a ``tf.function`` or a SavedModel.
 Instance segmentation (paper Sec. 3.4): the targets are encoded by
 ``data.instance_pipeline``; ``decode_instances`` (``codec.instance_decode``) turns detection +
 tag maps into instance masks, ``merge_scales`` merges the proposals of several test scales.
@@ -30,6 +33,11 @@ from associative_embedding.codec.fusion import (
     unflip_maps,
     warp_maps,
 )
+from associative_embedding.codec.graph_decoder import (
+    build_group_poses_function,
+    group_poses_padded_tf,
+    group_poses_tf,
+)
 from associative_embedding.codec.instance_decode import (
     DecodedInstance,
     decode_instances,
@@ -40,6 +48,7 @@ from associative_embedding.codec.instance_decode import (
 __all__ = [
     "DecodedInstance",
     "KeypointEncoder",
+    "build_group_poses_function",
     "default_flip_index",
     "default_grouping_order",
     "decode_instances",
@@ -49,6 +58,8 @@ __all__ = [
     "fuse_outputs",
     "fuse_scales",
     "group_poses",
+    "group_poses_padded_tf",
+    "group_poses_tf",
     "image_region_mask",
     "map_from_image",
     "merge_scales",

@@ -20,7 +20,7 @@
     pixels (pixel-centre convention), 'scores': (P,) float32, descending}. Evaluation
     preprocessing (``data.augment.eval_preprocess``: long side to ``input_size``, padding), the
     network (and its flip), heatmaps zeroed on the padding (as ``codec.image_region_mask``),
-    then the grouping decoder in TensorFlow ops (``export.graph_decoder.group_poses_tf``: NMS,
+    then the grouping decoder in TensorFlow ops (``codec.graph_decoder.group_poses_tf``: NMS,
     top-k, tag matching, adjust, refine) and the inverse of the preprocessing affine. Missing
     joints are (0, 0, 0).
 
@@ -47,9 +47,9 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from associative_embedding.codec.graph_decoder import group_poses_tf
 from associative_embedding.core.keypoint_info import KeypointInfo
 from associative_embedding.data import augment
-from associative_embedding.export.graph_decoder import group_poses_tf
 from associative_embedding.export.serving import prepare_version_dir
 
 EXPORT_FORMAT = "associative_embedding_pose_v1"

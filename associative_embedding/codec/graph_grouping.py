@@ -1,6 +1,6 @@
 """In-graph candidate detection and greedy grouping of the TensorFlow grouping decoder.
 
-Steps 1 and 2 of ``export.graph_decoder``: non-maximum suppression, threshold and top-k
+Steps 1 and 2 of ``codec.graph_decoder``: non-maximum suppression, threshold and top-k
 candidates per joint type, then joint-type-by-joint-type grouping of the candidates into padded
 person slots with the official cost and ``linear_sum_assignment_tf``. Every shape is static
 apart from the map size, and the float64 operation order is the NumPy decoder's, so the

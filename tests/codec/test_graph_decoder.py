@@ -1,4 +1,4 @@
-"""Tests of the in-graph decoder (export/graph_decoder.py) against the NumPy decoder.
+"""Tests of the in-graph decoder (codec/graph_decoder.py) against the NumPy decoder.
 
 The reference is ``associative_embedding.codec.group_poses``: the TensorFlow port must return
 the same people (bit-identical except for the float32 ulp of ``adjust="taylor"``), eagerly, in
@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from associative_embedding.codec import group_poses
-from associative_embedding.export.graph_decoder import (
+from associative_embedding.codec.graph_decoder import (
     build_group_poses_function,
     group_poses_padded_tf,
     group_poses_tf,

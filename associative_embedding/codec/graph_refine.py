@@ -1,6 +1,6 @@
 """In-graph adjust and refine of the TensorFlow grouping decoder.
 
-Step 3 of ``export.graph_decoder``: integer peaks to heatmap corner coordinates with the
+Step 3 of ``codec.graph_decoder``: integer peaks to heatmap corner coordinates with the
 NumPy decoder's adjust rules (quarter-pixel shift or log-heatmap Taylor offsets), and refine,
 which fills every person's missing joints from the full maps (the first maximum of
 ``heatmap - round(||tag - mean||)`` in row-major order), in the NumPy decoder's float32

@@ -36,7 +36,7 @@ per map size, then ~2.5x faster than the graph on CPU); ``group_poses_tf`` does 
 usefully, since its output size depends on the values (XLA would fold the inputs into
 constants and recompile for every input).
 
-The steps live in ``export.graph_grouping`` (candidates, grouping) and ``export.graph_refine``
+The steps live in ``codec.graph_grouping`` (candidates, grouping) and ``codec.graph_refine``
 (adjust, refine); the assignment solver is ``codec.ops.linear_sum_assignment_tf``.
 
 Typical use in an exported model::
@@ -54,8 +54,8 @@ from typing import Any
 import tensorflow as tf
 
 from associative_embedding.codec.decode import validate_decoder_options
-from associative_embedding.export.graph_grouping import find_candidates, group_candidates
-from associative_embedding.export.graph_refine import corner_coordinates, refine_poses
+from associative_embedding.codec.graph_grouping import find_candidates, group_candidates
+from associative_embedding.codec.graph_refine import corner_coordinates, refine_poses
 
 _INF = float("inf")
 
