@@ -155,6 +155,43 @@ _COCO_TEST_SERVER = (
     "the COCO keypoint evaluation server (submit keypoint_results.json of the test images)"
 )
 
+
+def _coco_test_table(
+    number: int,
+    caption: str,
+    split: str,
+    rows: tuple[OurRow, ...],
+    others: tuple[PaperRow, ...] = (),
+    columns: tuple[Column, ...] = _COCO_COLUMNS,
+) -> PaperTable:
+    """A COCO keypoint table on a test split (Tables 2-4).
+
+    The paper prints fractions to three decimals, and only the COCO evaluation server scores
+    these splits (their annotations are withheld), so those fields are the same in all three.
+
+    Args:
+        number: the table's number.
+        caption: the paper's caption.
+        split: the COCO split, 'test-std' or 'test-dev'.
+        rows: the "Our method" rows.
+        others: the other methods' rows.
+        columns: the metric columns (default all ten COCO stats).
+    """
+    return PaperTable(
+        number=number,
+        caption=caption,
+        task=TASK_COCO,
+        columns=columns,
+        rows=rows,
+        others=others,
+        percent=False,
+        decimals=3,
+        paper_split=f"MS-COCO {split}",
+        annotations_public=False,
+        server=_COCO_TEST_SERVER,
+    )
+
+
 TABLES: dict[int, PaperTable] = {
     1: PaperTable(
         number=1,
@@ -186,12 +223,10 @@ TABLES: dict[int, PaperTable] = {
         annotations_public=False,
         server="the MPII Human Pose benchmark (predictions are submitted to its authors)",
     ),
-    2: PaperTable(
-        number=2,
-        caption="Table 2. Results on MS-COCO test-std, excluding systems trained with external "
-        "data.",
-        task=TASK_COCO,
-        columns=_COCO_COLUMNS,
+    2: _coco_test_table(
+        2,
+        "Table 2. Results on MS-COCO test-std, excluding systems trained with external data.",
+        "test-std",
         rows=(
             OurRow(
                 OURS, "Our method",
@@ -208,18 +243,11 @@ TABLES: dict[int, PaperTable] = {
                 (0.643, 0.846, 0.704, 0.614, 0.696, 0.698, 0.885, 0.755, 0.644, 0.771),
             ),
         ),
-        percent=False,
-        decimals=3,
-        paper_split="MS-COCO test-std",
-        annotations_public=False,
-        server=_COCO_TEST_SERVER,
     ),
-    3: PaperTable(
-        number=3,
-        caption="Table 3. Results on MS-COCO test-dev, excluding systems trained with external "
-        "data.",
-        task=TASK_COCO,
-        columns=_COCO_COLUMNS,
+    3: _coco_test_table(
+        3,
+        "Table 3. Results on MS-COCO test-dev, excluding systems trained with external data.",
+        "test-dev",
         rows=(
             OurRow(
                 OURS, "Our method",
@@ -240,17 +268,12 @@ TABLES: dict[int, PaperTable] = {
                 (0.649, 0.855, 0.713, 0.623, 0.700, 0.697, 0.887, 0.755, 0.644, 0.771),
             ),
         ),
-        percent=False,
-        decimals=3,
-        paper_split="MS-COCO test-dev",
-        annotations_public=False,
-        server=_COCO_TEST_SERVER,
     ),
-    4: PaperTable(
-        number=4,
-        caption="Table 4. Effect of multi-scale evaluation and single person refinement on "
-        "MS-COCO test-dev.",
-        task=TASK_COCO,
+    4: _coco_test_table(
+        4,
+        "Table 4. Effect of multi-scale evaluation and single person refinement on MS-COCO "
+        "test-dev.",
+        "test-dev",
         columns=_COCO_COLUMNS[:5],
         rows=(
             OurRow("single", "single scale", (0.566, 0.818, 0.618, 0.498, 0.670),
@@ -262,12 +285,6 @@ TABLES: dict[int, PaperTable] = {
             OurRow("multi_refine", "multi scale + refine", (0.655, 0.868, 0.723, 0.606, 0.726),
                    multi_scale=True, refine=True),
         ),
-        others=(),
-        percent=False,
-        decimals=3,
-        paper_split="MS-COCO test-dev",
-        annotations_public=False,
-        server=_COCO_TEST_SERVER,
     ),
     5: PaperTable(
         number=5,
