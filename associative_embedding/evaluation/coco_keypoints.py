@@ -122,7 +122,7 @@ def load_results(coco_gt: COCO, results: str | os.PathLike | list[dict[str, Any]
         raise ValueError(f"{source}: COCO results must be a JSON list, got "
                          f"{type(entries).__name__}.")
     if not entries:
-        return _empty_results(coco_gt)
+        return empty_results(coco_gt)
     for index, entry in enumerate(entries):
         missing = [key for key in ("image_id", "category_id", "score")
                    if not isinstance(entry, Mapping) or key not in entry]
@@ -233,8 +233,12 @@ def _ensure_areas(coco_gt: COCO) -> COCO:
     return patched
 
 
-def _empty_results(coco_gt: COCO) -> COCO:
-    """A results object with no detections (``COCO.loadRes`` crashes on an empty list)."""
+def empty_results(coco_gt: COCO) -> COCO:
+    """A results object with no detections (``COCO.loadRes`` fails on an empty list).
+
+    Args:
+        coco_gt: the ground truth, whose images and categories the results object copies.
+    """
     results = COCO()
     results.dataset["images"] = list(coco_gt.dataset["images"])
     results.dataset["categories"] = copy.deepcopy(coco_gt.dataset["categories"])
@@ -242,6 +246,39 @@ def _empty_results(coco_gt: COCO) -> COCO:
     with contextlib.redirect_stdout(io.StringIO()):
         results.createIndex()
     return results
+
+
+def write_json_file(
+    output_dir: str | os.PathLike | None, file_name: str, value: Any, *, indent: int | None = None
+) -> str | None:
+    """Writes `value` as JSON to ``output_dir/file_name``, creating the folder.
+
+    The evaluators write their results and metrics files this way.
+
+    Returns:
+        The file's path, or None (nothing written) when `output_dir` is None.
+    """
+    if output_dir is None:
+        return None
+    os.makedirs(output_dir, exist_ok=True)
+    path = os.path.join(output_dir, file_name)
+    with open(path, "w") as handle:
+        json.dump(value, handle, indent=indent)
+    return path
+
+
+def run_cocoeval(coco_eval: COCOeval) -> str:
+    """Runs ``evaluate``, ``accumulate`` and ``summarize`` and returns what they print.
+
+    pycocotools prints its progress and the summary table; both are captured, so the caller
+    decides what to log.
+    """
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        coco_eval.evaluate()
+        coco_eval.accumulate()
+        coco_eval.summarize()
+    return printed.getvalue()
 
 
 def empty_results_note(results_name: str, num_images: int) -> str:
@@ -425,12 +462,8 @@ class CocoKeypointEvaluator:
         if not self._image_ids:
             _logger.warning("CocoKeypointEvaluator: no image was processed; nothing to evaluate.")
             return {}
-        results_path = None
-        if self.output_dir is not None:
-            os.makedirs(self.output_dir, exist_ok=True)
-            results_path = os.path.join(self.output_dir, RESULTS_FILE_NAME)
-            with open(results_path, "w") as handle:
-                json.dump(self._results, handle)
+        results_path = write_json_file(self.output_dir, RESULTS_FILE_NAME, self._results)
+        if results_path is not None:
             note_path = os.path.join(self.output_dir, EMPTY_RESULTS_NOTE_NAME)
             if not self._results:
                 with open(note_path, "w") as handle:
@@ -452,21 +485,15 @@ class CocoKeypointEvaluator:
         coco_eval.params.imgIds = sorted(self._image_ids)
         coco_eval.params.catIds = [self.category_id]
         coco_eval.params.kpt_oks_sigmas = self.sigmas
-        summary = io.StringIO()
-        with contextlib.redirect_stdout(summary):
-            coco_eval.evaluate()
-            coco_eval.accumulate()
-            coco_eval.summarize()
+        summary = run_cocoeval(coco_eval)
         if self.log_summary:
-            _logger.info("COCO keypoint evaluation:\n%s", summary.getvalue())
+            _logger.info("COCO keypoint evaluation:\n%s", summary)
         self.coco_eval = coco_eval
-        self.summary = summary.getvalue()
+        self.summary = summary
         metrics: dict[str, float] = {
             name: float(value) for name, value in zip(METRIC_NAMES, coco_eval.stats, strict=True)
         }
         metrics["num_images"] = len(self._image_ids)
         metrics["num_detections"] = len(self._results)
-        if self.output_dir is not None:
-            with open(os.path.join(self.output_dir, METRICS_FILE_NAME), "w") as handle:
-                json.dump(metrics, handle, indent=2)
+        write_json_file(self.output_dir, METRICS_FILE_NAME, metrics, indent=2)
         return metrics

@@ -75,7 +75,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-import json
 import logging
 import math
 import os
@@ -89,7 +88,12 @@ from pycocotools.cocoeval import COCOeval
 
 from associative_embedding.core.record import rle_bytes, rle_str
 from associative_embedding.data.instances import InstanceCategories, InstanceRecord
-from associative_embedding.evaluation.coco_keypoints import load_coco
+from associative_embedding.evaluation.coco_keypoints import (
+    empty_results,
+    load_coco,
+    run_cocoeval,
+    write_json_file,
+)
 
 __all__ = [
     "AP_METHODS",
@@ -270,19 +274,6 @@ def _pairwise_iou(predicted: list[dict], ground_truth: list[dict]) -> np.ndarray
         return np.zeros((len(predicted), len(ground_truth)), np.float64)
     ious = mask_utils.iou(predicted, ground_truth, [0] * len(ground_truth))
     return np.asarray(ious, np.float64).reshape(len(predicted), len(ground_truth))
-
-
-def _empty_results(coco_gt: COCO) -> COCO:
-    """A results object with no detections (``COCO.loadRes`` fails on an empty list)."""
-    results = COCO()
-    results.dataset = {
-        "images": list(coco_gt.dataset["images"]),
-        "categories": copy.deepcopy(coco_gt.dataset["categories"]),
-        "annotations": [],
-    }
-    with contextlib.redirect_stdout(io.StringIO()):
-        results.createIndex()
-    return results
 
 
 class InstanceSegmentationEvaluator:
@@ -494,21 +485,14 @@ class InstanceSegmentationEvaluator:
             ]
             lines.append(f"categories without ground truth (not averaged): {missing}")
 
-        results_path = None
-        if self.output_dir is not None:
-            os.makedirs(self.output_dir, exist_ok=True)
-            results_path = os.path.join(self.output_dir, RESULTS_FILE_NAME)
-            with open(results_path, "w") as handle:
-                json.dump(self._results, handle)
+        results_path = write_json_file(self.output_dir, RESULTS_FILE_NAME, self._results)
         if self.coco_segm:
             metrics.update(self._coco_metrics(results_path))
             lines.append(self.summary)
         metrics["num_images"] = len(self._records)
         metrics["num_predictions"] = len(self._results)
         _logger.info("Instance segmentation evaluation:\n%s", "\n".join(lines))
-        if self.output_dir is not None:
-            with open(os.path.join(self.output_dir, METRICS_FILE_NAME), "w") as handle:
-                json.dump(metrics, handle, indent=2)
+        write_json_file(self.output_dir, METRICS_FILE_NAME, metrics, indent=2)
         return metrics
 
     def _coco_metrics(self, results_path: str | None) -> dict[str, float]:
@@ -526,7 +510,7 @@ class InstanceSegmentationEvaluator:
                 "images: every segm AP is 0 (%s is [], which COCO.loadRes rejects).",
                 len(self._seen), results_path or "the results list",
             )
-            coco_dt = _empty_results(coco_gt)
+            coco_dt = empty_results(coco_gt)
         else:
             with contextlib.redirect_stdout(io.StringIO()):
                 # Loading the written file checks that the file itself is valid COCO results.
@@ -536,13 +520,9 @@ class InstanceSegmentationEvaluator:
         coco_eval = COCOeval(coco_gt, coco_dt, "segm")
         coco_eval.params.imgIds = sorted(self._seen)
         coco_eval.params.catIds = [int(i) for i in self.categories.ids]
-        summary = io.StringIO()
-        with contextlib.redirect_stdout(summary):
-            coco_eval.evaluate()
-            coco_eval.accumulate()
-            coco_eval.summarize()
+        summary = run_cocoeval(coco_eval)
         self.coco_eval = coco_eval
-        self.summary = summary.getvalue()
+        self.summary = summary
         metrics = {
             name: float(value)
             for name, value in zip(COCO_METRIC_NAMES, coco_eval.stats[:6], strict=True)
