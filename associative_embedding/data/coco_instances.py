@@ -128,7 +128,15 @@ class InstanceReadReport(ReadReport):
         )
 
     def finish(self, records: Sequence[InstanceRecord], categories: InstanceCategories) -> None:
-        """Fills the kept-counts from the returned records."""
+        """Fills the kept-counts from the returned records and logs the report once.
+
+        Every instance reader ends with this: the images without instances are counted as an
+        (informational) issue too, so that the summary lists them.
+
+        Args:
+            records: the records the reader returns.
+            categories: the selected categories, in channel order.
+        """
         self.category_names = categories.names
         self.num_images_kept = len(records)
         self.num_instances_kept = sum(record.num_instances for record in records)
@@ -139,6 +147,8 @@ class InstanceReadReport(ReadReport):
         self.instances_per_category = {
             name: counts.get(index, 0) for index, name in enumerate(categories.names)
         }
+        self.count("image_without_instances", amount=self.num_images_without_instances)
+        self.log()
 
 
 def _segmentation_rle(
@@ -412,8 +422,6 @@ def read_coco_instances_with_report(
             source=annotation_file,
         ))
     report.finish(records, categories)
-    report.count("image_without_instances", amount=report.num_images_without_instances)
-    report.log()
     return records, categories, report
 
 

@@ -206,8 +206,6 @@ def read_voc_instances_with_report(
         if record is not None:
             records.append(record)
     report.finish(records, categories)
-    report.count("image_without_instances", amount=report.num_images_without_instances)
-    report.log()
     return records, categories, report
 
 
