@@ -389,15 +389,7 @@ def _resolve_augment_config(
             )
     if not training:
         # Validation targets: same geometry and mask rules, no randomness.
-        config = AugmentConfig.identity(
-            config.input_size,
-            config.output_stride,
-            contrast_mode=config.contrast_mode,
-            color_space=config.color_space,
-            ignore_outside_image=config.ignore_outside_image,
-            mask_interpolation=config.mask_interpolation,
-            placement=config.placement,
-        )
+        config = config.without_randomness()
     return config
 
 

@@ -22,6 +22,12 @@ MASK_INTERPOLATIONS = ("bilinear", "nearest")
 COLOR_SPACES = ("hsv", "yiq")
 PLACEMENTS = ("centre", "top_left")
 _NUM_RANDOM_VALUES = 9  # rotation, scale, tx, ty, flip, hue, saturation, brightness, contrast
+# The ranges of an augmentation that changes nothing: every random draw is then the identity.
+_IDENTITY_RANGES = dict(
+    max_rotation_degrees=0.0, scale_range=(1.0, 1.0), max_translation=0.0,
+    flip_probability=0.0, max_hue_delta=0.0, saturation_range=(1.0, 1.0),
+    max_brightness_delta=0.0, contrast_range=(1.0, 1.0),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,13 +118,16 @@ class AugmentConfig:
     @classmethod
     def identity(cls, input_size: int = 512, output_stride: int = 4, **overrides) -> AugmentConfig:
         """No geometric or colour change: the long side is fitted to the input, centred."""
-        values = dict(
-            max_rotation_degrees=0.0, scale_range=(1.0, 1.0), max_translation=0.0,
-            flip_probability=0.0, max_hue_delta=0.0, saturation_range=(1.0, 1.0),
-            max_brightness_delta=0.0, contrast_range=(1.0, 1.0),
-        )
-        values.update(overrides)
+        values = {**_IDENTITY_RANGES, **overrides}
         return cls(input_size=input_size, output_stride=output_stride, **values)
+
+    def without_randomness(self) -> AugmentConfig:
+        """This config with every random range closed (as ``identity``).
+
+        The sizes and the colour, mask and placement options stay, so validation targets are
+        made with the geometry and mask rules of training.
+        """
+        return dataclasses.replace(self, **_IDENTITY_RANGES)
 
     @property
     def has_color_jitter(self) -> bool:

@@ -391,14 +391,8 @@ def build_person_dataset(
             f"build_person_dataset: no person with >= {min_joints} labelled joints in the records"
         )
     if not training:
-        augment_config = AugmentConfig.identity(
-            augment_config.input_size,
-            augment_config.output_stride,
-            contrast_mode=augment_config.contrast_mode,
-            color_space=augment_config.color_space,
-            ignore_outside_image=augment_config.ignore_outside_image,
-            mask_interpolation=augment_config.mask_interpolation,
-        )
+        # The crop rule alone, with training's mask rules (person crops ignore the placement).
+        augment_config = augment_config.without_randomness()
     cropper = PersonCropper(
         augment_config, keypoint_info.flip_index, crop_config,
         sigma=sigma, subpixel_targets=subpixel_targets,
