@@ -1,5 +1,6 @@
 """The generation loop both synthetic datasets share: one seeded generator per image, the
-split's argument checks, its image folder, the image files and the progress bar.
+split's argument checks, its image folder, the image files and the progress bar; and
+``generate_missing_splits``, which a trainer calls to make the train and val splits it lacks.
 
 Each image's randomness comes from its own generator, seeded by ``(seed, crc32(split),
 image_index)``: the output depends only on the arguments, and any image can be regenerated
@@ -13,10 +14,11 @@ import os
 import pathlib
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import cv2
 import numpy as np
+from absl import logging
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,3 +150,49 @@ class SplitWriter:
                 )
             path.write_bytes(encoded.tobytes())
             yield image_id, path, scene
+
+
+def generate_missing_splits(
+    root: str | os.PathLike,
+    *,
+    generate: Callable[..., Any],
+    annotation_path: Callable[[str | os.PathLike, str], pathlib.Path],
+    num_train: int,
+    num_val: int,
+    seed: int,
+    image_size: int,
+    description: str,
+) -> dict[str, str]:
+    """Generates the 'train' and 'val' splits whose annotation file is missing.
+
+    A split that exists is kept as it is, so a work dir generates its data once. The val split
+    is seeded with ``seed + 1``, so it never repeats a train image.
+
+    Args:
+        root: the dataset folder.
+        generate: the generator, called as ``generate(root, split=, num_images=, seed=,
+            image_size=, show_progress=True)`` (``generate_synthetic_dataset``,
+            ``generate_synthetic_shapes``).
+        annotation_path: the generator's ``(root, split) -> annotation file``.
+        num_train, num_val: images in each split.
+        seed: the train split's seed.
+        image_size: side of the square images in pixels.
+        description: what is generated, for the log ('synthetic', 'synthetic shapes').
+
+    Returns:
+        {'train_annotations', 'train_images', 'val_annotations', 'val_images'}: the paths.
+    """
+    paths = {}
+    for split, num_images, split_seed in (("train", num_train, seed), ("val", num_val, seed + 1)):
+        annotation = annotation_path(root, split)
+        if not os.path.exists(annotation):
+            logging.info(
+                "generating %d %s %s images into %s", num_images, description, split, root
+            )
+            generate(
+                root, split=split, num_images=num_images, seed=split_seed,
+                image_size=image_size, show_progress=True,
+            )
+        paths[f"{split}_annotations"] = os.fspath(annotation)
+        paths[f"{split}_images"] = os.path.join(root, split)
+    return paths

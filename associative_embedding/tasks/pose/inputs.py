@@ -32,6 +32,7 @@ from associative_embedding.core.record import PoseRecord
 from associative_embedding.data import image_io, readers, synthetic
 from associative_embedding.data.pipeline import build_dataset
 from associative_embedding.data.readers import read_train_records
+from associative_embedding.data.synthetic.writer import generate_missing_splits
 from associative_embedding.training.config import augment_config
 
 
@@ -63,21 +64,16 @@ def _synthetic_paths(
     """
     dataset = config.dataset
     root = dataset.synthetic_dir or private_dir or os.path.join(workdir, "synthetic")
-    paths = {}
-    for split, num_images, seed in (
-        ("train", dataset.synthetic_num_train, dataset.synthetic_seed),
-        ("val", dataset.synthetic_num_val, dataset.synthetic_seed + 1),
-    ):
-        annotation = synthetic.annotation_path(root, split)
-        if not annotation.exists():
-            logging.info("generating %d synthetic %s images into %s", num_images, split, root)
-            synthetic.generate_synthetic_dataset(
-                root, split=split, num_images=num_images, seed=seed,
-                image_size=dataset.synthetic_image_size, show_progress=True,
-            )
-        paths[f"{split}_annotations"] = os.fspath(annotation)
-        paths[f"{split}_images"] = os.path.join(root, split)
-    return paths
+    return generate_missing_splits(
+        root,
+        generate=synthetic.generate_synthetic_dataset,
+        annotation_path=synthetic.annotation_path,
+        num_train=dataset.synthetic_num_train,
+        num_val=dataset.synthetic_num_val,
+        seed=dataset.synthetic_seed,
+        image_size=dataset.synthetic_image_size,
+        description="synthetic",
+    )
 
 
 #: Where a run with ``config.dataset.skip_bad_images`` lists the images it skipped.

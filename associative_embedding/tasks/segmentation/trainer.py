@@ -20,7 +20,6 @@ from typing import Any
 import ml_collections
 import numpy as np
 import tensorflow as tf
-from absl import logging
 
 from associative_embedding import losses
 from associative_embedding.data.coco_instances import read_coco_instances
@@ -30,6 +29,7 @@ from associative_embedding.data.instance_pipeline import (
 )
 from associative_embedding.data.instances import InstanceCategories, InstanceRecord
 from associative_embedding.data.synthetic import shapes as synthetic_shapes
+from associative_embedding.data.synthetic.writer import generate_missing_splits
 from associative_embedding.data.voc import read_voc_instances
 from associative_embedding.tasks.segmentation.evaluation_hook import evaluate_segmentation
 from associative_embedding.tasks.segmentation.predict import write_categories
@@ -51,22 +51,16 @@ class SegmentationData:
 def _synthetic_shapes_paths(config: ml_collections.ConfigDict, root: str) -> dict[str, str]:
     """Generates the synthetic shapes splits when missing; returns their paths."""
     dataset = config.dataset
-    paths = {}
-    for split, num_images, seed in (
-        ("train", dataset.synthetic_num_train, dataset.synthetic_seed),
-        ("val", dataset.synthetic_num_val, dataset.synthetic_seed + 1),
-    ):
-        annotation = synthetic_shapes.shapes_annotation_path(root, split)
-        if not os.path.exists(annotation):
-            logging.info("generating %d synthetic shapes %s images into %s", num_images, split,
-                         root)
-            synthetic_shapes.generate_synthetic_shapes(
-                root, split=split, num_images=num_images, seed=seed,
-                image_size=dataset.synthetic_image_size, show_progress=True,
-            )
-        paths[f"{split}_annotations"] = os.fspath(annotation)
-        paths[f"{split}_images"] = os.path.join(root, split)
-    return paths
+    return generate_missing_splits(
+        root,
+        generate=synthetic_shapes.generate_synthetic_shapes,
+        annotation_path=synthetic_shapes.shapes_annotation_path,
+        num_train=dataset.synthetic_num_train,
+        num_val=dataset.synthetic_num_val,
+        seed=dataset.synthetic_seed,
+        image_size=dataset.synthetic_image_size,
+        description="synthetic shapes",
+    )
 
 
 def prepare_segmentation_data(
