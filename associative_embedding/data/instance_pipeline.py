@@ -46,8 +46,7 @@ from associative_embedding.data.augment import AugmentConfig
 from associative_embedding.data.instances import InstanceRecord, instance_label_map
 from associative_embedding.data.skeleton import (
     PipelinePlan,
-    batch_and_finish,
-    map_with_example_seeds,
+    load_and_batch,
     shard,
     shuffle_and_repeat,
 )
@@ -359,10 +358,7 @@ def build_instance_dataset(
             encoded.pop("input_from_image")
         return encoded
 
-    dataset = map_with_example_seeds(
-        dataset, load, plan, num_parallel_calls=num_parallel_calls, deterministic=deterministic
-    )
-    return batch_and_finish(
-        dataset, plan, training=training, drop_remainder=drop_remainder,
-        deterministic=deterministic,
+    return load_and_batch(
+        dataset, load, plan, training=training, num_parallel_calls=num_parallel_calls,
+        deterministic=deterministic, drop_remainder=drop_remainder,
     )

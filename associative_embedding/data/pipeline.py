@@ -46,9 +46,8 @@ from associative_embedding.data import tfrecord
 from associative_embedding.data.augment import AugmentConfig, Augmenter, eval_preprocess
 from associative_embedding.data.skeleton import (
     PipelinePlan,
-    batch_and_finish,
     dataset_options,
-    map_with_example_seeds,
+    load_and_batch,
     shuffle_and_repeat,
 )
 
@@ -220,14 +219,10 @@ def build_dataset(
             batch["num_dropped_people"] = targets["num_dropped_people"]
         return batch
 
-    dataset = map_with_example_seeds(
-        dataset, load, plan, num_parallel_calls=num_parallel_calls, deterministic=deterministic
-    )
-    if skip_decode_errors:
-        dataset = dataset.ignore_errors(log_warning=True)
-    return batch_and_finish(
-        dataset, plan, training=training, drop_remainder=drop_remainder,
-        deterministic=deterministic, threadpool_size=threadpool_size,
+    return load_and_batch(
+        dataset, load, plan, training=training, num_parallel_calls=num_parallel_calls,
+        deterministic=deterministic, drop_remainder=drop_remainder,
+        skip_errors=skip_decode_errors, threadpool_size=threadpool_size,
     )
 
 

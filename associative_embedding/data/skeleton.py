@@ -85,16 +85,36 @@ def shuffle_and_repeat(
     return dataset.repeat(plan.num_epochs) if plan.num_epochs != 1 else dataset
 
 
-def map_with_example_seeds(
+def load_and_batch(
     dataset: tf.data.Dataset,
     load: Callable[[Any, tf.Tensor], dict[str, tf.Tensor]],
     plan: PipelinePlan,
     *,
+    training: bool,
     num_parallel_calls: int,
     deterministic: bool,
+    drop_remainder: bool | None,
+    skip_errors: bool = False,
+    threadpool_size: int | None = None,
 ) -> tf.data.Dataset:
-    """Maps `load(example, example_seed)` over the examples; the seed of the i-th example of
-    this pipeline is fold_in(fold_in([seed, 0], pipeline_id), i)."""
+    """Maps `load(example, example_seed)` over the examples, then batches and prefetches.
+
+    The seed of the i-th example of this pipeline is fold_in(fold_in([seed, 0], pipeline_id),
+    i). The batches are per replica, the remainder dropped when training (a static batch
+    shape), and the dataset carries the pipeline's options.
+
+    Args:
+        dataset: the (sharded, shuffled, repeated) examples.
+        load: the pipeline's own step, one example and its (2,) int64 seed -> a dict of tensors.
+        plan: the resolved settings.
+        training: the default of `drop_remainder`.
+        num_parallel_calls: parallelism of the map.
+        deterministic: keep the element order fixed.
+        drop_remainder: drop a last partial batch (None: when training).
+        skip_errors: drop the examples whose `load` fails (tf.data logs each one) instead of
+            failing.
+        threadpool_size: private tf.data threadpool size (``dataset_options``).
+    """
     dataset = dataset.enumerate()
     base_seed = tf.random.experimental.stateless_fold_in(
         tf.constant([plan.seed, 0], tf.int64), plan.pipeline_id
@@ -104,22 +124,11 @@ def map_with_example_seeds(
     def seeded_load(index: tf.Tensor, example: Any) -> dict[str, tf.Tensor]:
         return load(example, tf.random.experimental.stateless_fold_in(base_seed, index))
 
-    return dataset.map(
+    dataset = dataset.map(
         seeded_load, num_parallel_calls=num_parallel_calls, deterministic=deterministic
     )
-
-
-def batch_and_finish(
-    dataset: tf.data.Dataset,
-    plan: PipelinePlan,
-    *,
-    training: bool,
-    drop_remainder: bool | None,
-    deterministic: bool,
-    threadpool_size: int | None = None,
-) -> tf.data.Dataset:
-    """Per-replica batches (the remainder dropped when training, for a static batch shape),
-    prefetched, with the pipeline's options."""
+    if skip_errors:
+        dataset = dataset.ignore_errors(log_warning=True)
     if drop_remainder is None:
         drop_remainder = training
     dataset = dataset.batch(plan.per_replica_batch, drop_remainder=drop_remainder)

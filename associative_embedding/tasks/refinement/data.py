@@ -71,8 +71,7 @@ from associative_embedding.data.augment import (
 from associative_embedding.data.pipeline import decode_raw_example
 from associative_embedding.data.skeleton import (
     PipelinePlan,
-    batch_and_finish,
-    map_with_example_seeds,
+    load_and_batch,
     shard,
     shuffle_and_repeat,
 )
@@ -439,11 +438,8 @@ def build_person_dataset(
             batch["input_from_image"] = crop["input_from_image"]
         return batch
 
-    dataset = map_with_example_seeds(
-        dataset, load, plan, num_parallel_calls=num_parallel_calls, deterministic=deterministic
-    )
-    return batch_and_finish(
-        dataset, plan, training=training, drop_remainder=drop_remainder,
-        deterministic=deterministic,
+    return load_and_batch(
+        dataset, load, plan, training=training, num_parallel_calls=num_parallel_calls,
+        deterministic=deterministic, drop_remainder=drop_remainder,
     )
 
