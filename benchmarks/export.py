@@ -18,7 +18,6 @@ then:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -53,13 +52,10 @@ def main() -> None:
     from associative_embedding.tasks.pose.image_estimator import ImagePoseEstimator
 
     model = loading.load_trained_model(args.workdir)
-    with open(os.path.join(args.workdir, run_dir.CONFIG_NAME)) as handle:
-        config = json.load(handle)
-    keypoint_info = get_keypoint_info(config["dataset"]["keypoints"])
-    evaluation = config["eval"]
-    decoder = decoder_options(evaluation)
+    config = run_dir.read_training_config(args.workdir)
+    keypoint_info = get_keypoint_info(config.dataset.keypoints)
     export_config = saved_model.ExportConfig(
-        input_size=int(evaluation["input_size"]), decoder=decoder
+        input_size=int(config.codec.input_size), decoder=decoder_options(config.codec)
     )
     with tempfile.TemporaryDirectory() as export_dir:
         version_dir = saved_model.export_saved_model(
@@ -93,7 +89,9 @@ def main() -> None:
         estimator = ImagePoseEstimator(
             loading.load_predictor(version_dir),
             keypoint_info,
-            predictor_lib.InferenceConfig(input_size=export_config.input_size, decoder=decoder),
+            predictor_lib.InferenceConfig(
+                input_size=export_config.input_size, decoder=export_config.decoder
+            ),
         )
         persons = agreeing = images_same_count = 0
         for record in tqdm(records, desc="agreement", unit="img"):

@@ -122,7 +122,7 @@ def benchmark_config(
     else:
         if dataset.kind != "synthetic":
             # Images as large as the network's input, like COCO photos resized for it.
-            dataset.synthetic_image_size = int(config.input.input_size)
+            dataset.synthetic_image_size = int(config.codec.input_size)
             dataset.kind = "synthetic"
         dataset.synthetic_dir = data_dir
         dataset.synthetic_num_train = _NUM_IMAGES.value
@@ -235,7 +235,7 @@ def measure(
 
     step_s = real_s / real_steps
     compute_step_s = compute_s / compute_steps
-    flops = training_flops_per_image(trainer.model, int(config.input.input_size))
+    flops = training_flops_per_image(trainer.model, int(config.codec.input_size))
     images_per_s = batch / step_s
     result = {
         "batch": batch,
@@ -336,7 +336,7 @@ def main(argv: list[str]) -> None:
         "device_kind": kind,
         "replicas": strategy.num_replicas_in_sync,
         "strategy": _STRATEGY.value,
-        "input_size": int(config.input.input_size),
+        "input_size": int(config.codec.input_size),
         "mixed_precision": train.mixed_precision or "float32",
         "jit_compile": bool(train.jit_compile),
         "steps_per_execution": int(train.get("steps_per_execution", 1)),

@@ -71,10 +71,11 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config.model.tag_dim = 2
     config.model.coordinate_channels = True
 
-    config.input.input_size = 128
-    config.input.output_stride = 4
-    config.input.sigma = 2.0
-    config.input.subpixel_targets = True
+    config.codec.input_size = 128
+    config.codec.output_stride = 4
+    config.codec.sigma = 2.0
+    config.codec.subpixel_targets = True
+    config.codec.adjust = "taylor"
     config.input.placement = "top_left"
     # The COCO flip with joint swap stays on (official probability).
     config.input.flip_probability = 0.5
@@ -102,9 +103,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config.train.time_limit_minutes = 0.0
 
     config.eval.every_steps = 0
-    config.eval.input_size = 128
     config.eval.flip = True
-    config.eval.adjust = "taylor"
     config.eval.max_images = 0
 
     if variant == "smoke":

@@ -66,8 +66,10 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
         num_stacks=4, widths=(256, 384, 512, 640, 768), stem_widths=(64, 128),
         feature_width=0, tag_dim=0, batch_norm=False,
     )
+    config.codec.update(
+        input_size=256, output_stride=4, sigma=0.0, subpixel_targets=False, adjust="official"
+    )
     config.input.update(
-        input_size=256, output_stride=4, sigma=0.0, subpixel_targets=False,
         max_rotation_degrees=30.0, scale_range=(0.75, 1.25), max_translation=0.1,
         flip_probability=0.5, color_jitter=True,
     )
@@ -79,9 +81,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config.train.update(
         global_batch_size=32, num_steps=150_000, log_every=100, checkpoint_every=2000
     )
-    config.eval.update(
-        every_steps=5000, input_size=256, max_images=500, flip=False, adjust="official"
-    )
+    config.eval.update(every_steps=5000, max_images=500, flip=False)
     config.refine.update(min_side=60.0, margin=1.3, crop_size=0, min_joints=1)
 
     if variant == "smoke":

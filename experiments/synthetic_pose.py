@@ -38,14 +38,14 @@ heatmaps) on the val split):
   * mixed_bfloat16 compute (train.mixed_precision) on this CPU's AVX512-BF16 units: 101
     against 93 images/s of float32 on quiet cores (1.3x when the cores are shared).
   * Adam at 4e-3 with warm-up and cosine decay, batch 32.
-  * Decoder thresholds eval.tag_threshold = 0.3 and eval.detection_threshold = 0.4 (official
+  * Decoder thresholds codec.tag_threshold = 0.3 and codec.detection_threshold = 0.4 (official
     1.0 and 0.1), chosen on 500 *training* images with a 1800-step model: AP 0.159 (official)
     -> 0.241 (tag threshold 0.3) -> 0.269 / 0.289 / 0.301 / 0.304 (detection threshold 0.2 /
     0.3 / 0.4 / 0.5). The same model on the val split: 0.155 -> 0.289; with ground-truth
     heatmaps 0.59 -> 0.68 (tag threshold 0.25). The official threshold is meant for 1-D tags
     and the exp push; with the hinge (margin 1 in L2, 0.71 in the decoder's RMS) it merges
     neighbours.
-  * Not used: input.output_stride = 2 (high-resolution heads, see modeling/hourglass.py) with
+  * Not used: codec.output_stride = 2 (high-resolution heads, see modeling/hourglass.py) with
     sigma 2. At 1000 steps it reached AP 0.210 / detection alone 0.290 / grouping alone 0.653
     against 0.205 / 0.269 / 0.630 at stride 4, but each step costs 1.38x as much, so at equal
     time stride 4 is as good or better.
@@ -76,10 +76,17 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
 
     # 128 input / 32x32 output: 4x the images per second of 256 input; sub-pixel targets and the
     # Taylor decoder keep the ceiling at 0.88 AP (0.32 with the official integer targets).
-    config.input.input_size = 128
-    config.input.output_stride = 4
-    config.input.sigma = 1.0
-    config.input.subpixel_targets = True
+    config.codec.input_size = 128
+    config.codec.output_stride = 4
+    config.codec.sigma = 1.0
+    config.codec.subpixel_targets = True
+    config.codec.adjust = "taylor"
+    # 2-D tags are compared by their RMS over the two dimensions, and the hinge pushes people's
+    # mean tags 1 apart in L2, i.e. ~0.71 in RMS: accept a joint only within 0.3 of a person
+    # (the official 1.0 suits 1-D tags and the exp push, and merges neighbours here). Weak
+    # peaks below 0.4 mostly seed fragments; refine still fills a person's missing joints.
+    config.codec.tag_threshold = 0.3
+    config.codec.detection_threshold = 0.4
     # Left/right limbs differ by colour in the synthetic people; a flip with joint swap
     # would contradict that cue.
     config.input.flip_probability = 0.0
@@ -106,14 +113,6 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config.train.time_limit_minutes = 0.0
 
     config.eval.every_steps = 0
-    config.eval.input_size = 128
-    config.eval.adjust = "taylor"
-    # 2-D tags are compared by their RMS over the two dimensions, and the hinge pushes people's
-    # mean tags 1 apart in L2, i.e. ~0.71 in RMS: accept a joint only within 0.3 of a person
-    # (the official 1.0 suits 1-D tags and the exp push, and merges neighbours here). Weak
-    # peaks below 0.4 mostly seed fragments; refine still fills a person's missing joints.
-    config.eval.tag_threshold = 0.3
-    config.eval.detection_threshold = 0.4
     config.eval.max_images = 0
 
     if variant == "long":

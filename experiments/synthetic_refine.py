@@ -46,8 +46,10 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
         num_stacks=2, widths=(32, 48, 64, 80, 96), stem_widths=(16, 32), feature_width=0,
         tag_dim=0, batch_norm=True,
     )
+    config.codec.update(
+        input_size=128, output_stride=4, sigma=1.0, subpixel_targets=True, adjust="taylor"
+    )
     config.input.update(
-        input_size=128, output_stride=4, sigma=1.0, subpixel_targets=True,
         max_rotation_degrees=30.0, scale_range=(0.75, 1.25), max_translation=0.1,
         flip_probability=0.0,
     )
@@ -59,9 +61,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
         global_batch_size=32, num_steps=1000, log_every=50, checkpoint_every=500,
         time_limit_minutes=0.0,
     )
-    config.eval.update(
-        every_steps=0, input_size=128, max_images=0, flip=False, adjust="taylor",
-    )
+    config.eval.update(every_steps=0, max_images=0, flip=False)
     config.refine.update(min_side=60.0, margin=1.3, crop_size=0, min_joints=1,
                          eval_batch_size=64)
 

@@ -42,7 +42,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config.dataset.kind = "voc"
     config.dataset.num_categories = 20
     # Paper: 256 input / 64 output, weight 1e-4, sum normalisation, exp push (the defaults).
-    config.input.input_size = 256
+    config.codec.input_size = 256
     config.input.min_instance_size = 16.0
     config.input.max_instance_size = 256.0
     config.optimizer.learning_rate = 2e-4
@@ -52,7 +52,6 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config.train.num_steps = 150_000
     config.train.checkpoint_every = 2000
     config.eval.every_steps = 10_000
-    config.eval.input_size = 256
     config.eval.scales = (0.5, 1.0, 1.5)
 
     coco = variant.startswith("coco")

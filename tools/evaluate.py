@@ -42,6 +42,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -59,8 +60,11 @@ from associative_embedding.data.annotation_checks import AnnotationError  # noqa
 from associative_embedding.evaluation.coco_keypoints import RESULTS_FILE_NAME  # noqa: E402
 from associative_embedding.modeling import loading  # noqa: E402
 from associative_embedding.tasks.pose import estimator as predictor_lib  # noqa: E402
+from associative_embedding.tasks.pose.config import codec_settings, decoder_options  # noqa: E402
 from associative_embedding.tasks.pose.oracle import ORACLES, parse_oracles  # noqa: E402
 from associative_embedding.tasks.refinement import flags as refinement_flags  # noqa: E402
+
+_RUN_DEFAULT = "(default: the training run's codec.{} for a work dir or checkpoint, else {})."
 
 _ANNOTATIONS = flags.DEFINE_string(
     "annotations", None, "COCO-format keypoint JSON, MPII JSON conversion or MPII .mat release."
@@ -77,7 +81,8 @@ _DATASET = flags.DEFINE_enum(
     "Keypoint metadata (OKS sigmas, flip index, grouping order); auto: from the joint count.",
 )
 _INPUT_SIZE = flags.DEFINE_integer(
-    "input_size", 512, "Long side of the scale-1 input; 0 keeps the original resolution."
+    "input_size", None, "Long side of the scale-1 input; 0 keeps the original resolution "
+    "(default: the training run's codec.input_size for a work dir or checkpoint, else 512).",
 )
 _OUTPUT_STRIDE = flags.DEFINE_integer(
     "output_stride",
@@ -100,15 +105,24 @@ _SKIP_MISSING = flags.DEFINE_bool(
     "skip_missing_images", True,
     "Skip (and report) images listed in the annotations whose file is missing.",
 )
-_DETECTION_THRESHOLD = flags.DEFINE_float("detection_threshold", 0.1, "Decoder: min joint score.")
-_TAG_THRESHOLD = flags.DEFINE_float("tag_threshold", 1.0, "Decoder: max tag distance.")
-_MAX_PEOPLE = flags.DEFINE_integer("max_people", 30, "Decoder: people per image.")
+# The decoder's flags default to the training run's codec section (said once, in the experiment),
+# else to the official settings.
+_DETECTION_THRESHOLD = flags.DEFINE_float(
+    "detection_threshold", None, "Decoder: min joint score " + _RUN_DEFAULT.format(
+        "detection_threshold", 0.1)
+)
+_TAG_THRESHOLD = flags.DEFINE_float(
+    "tag_threshold", None, "Decoder: max tag distance " + _RUN_DEFAULT.format("tag_threshold", 1.0)
+)
+_MAX_PEOPLE = flags.DEFINE_integer(
+    "max_people", None, "Decoder: people per image " + _RUN_DEFAULT.format("max_people", 30)
+)
 _NMS_KERNEL = flags.DEFINE_integer("nms_kernel", 3, "Decoder: NMS max-pool window.")
 _ADJUST = flags.DEFINE_enum(
-    "adjust", "official", ["official", "symmetric", "taylor", "none"],
+    "adjust", None, ["official", "symmetric", "taylor", "none"],
     "Decoder sub-pixel adjustment: official (quarter pixel; -0.25 px on equal neighbours), "
     "symmetric (no move on equal neighbours), taylor (log-heatmap Taylor offset, for models "
-    "trained with sub-pixel targets) or none.",
+    "trained with sub-pixel targets) or none " + _RUN_DEFAULT.format("adjust", "official"),
 )
 _ORACLE_SIGMA = flags.DEFINE_float(
     "oracle_sigma", 0.0, "Heatmap sigma of the gt_heatmaps oracle (0: output size / 64)."
@@ -116,9 +130,11 @@ _ORACLE_SIGMA = flags.DEFINE_float(
 _ORACLE_SUBPIXEL = flags.DEFINE_bool(
     "oracle_subpixel", False,
     "gt_heatmaps oracle Gaussians at the exact sub-pixel joint position (as training with "
-    "input.subpixel_targets).",
+    "codec.subpixel_targets).",
 )
-_REFINE = flags.DEFINE_bool("refine", True, "Decoder: fill missing joints.")
+_REFINE = flags.DEFINE_bool(
+    "refine", None, "Decoder: fill missing joints " + _RUN_DEFAULT.format("refine", True)
+)
 REFINEMENT = refinement_flags.define_flags()
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.")
 _VOC_ROOT = flags.DEFINE_string(
@@ -133,16 +149,21 @@ _STRICT = flags.DEFINE_bool(
 )
 
 
+def _run_config(model_path: str | None) -> Any:
+    """The training config of --model when it is a work dir or checkpoint prefix, else None
+    (a `.keras` file, a SavedModel, no model)."""
+    if not model_path:
+        return None
+    try:
+        return run_dir.read_training_config(model_path)
+    except FileNotFoundError:
+        return None
+
+
 def _segmentation_run(model_path: str | None) -> bool:
     """Whether --model is an instance-segmentation training run (work dir or checkpoint)."""
-    if not model_path:
-        return False
-    from associative_embedding.core.run_dir import config_task, read_training_config
-
-    try:
-        return config_task(read_training_config(model_path)) == "segmentation"
-    except FileNotFoundError:
-        return False
+    config = _run_config(model_path)
+    return config is not None and run_dir.config_task(config) == "segmentation"
 
 
 def _load_network(path: str) -> loading.Predictor:
@@ -159,9 +180,8 @@ def _load_network(path: str) -> loading.Predictor:
 
 
 def _evaluate_segmentation() -> int:
-    """Scores a segmentation run: decoder settings from its eval config, --scales and
+    """Scores a segmentation run: decoder settings from its codec config, --scales and
     --input_size override them when given."""
-    from associative_embedding.core.run_dir import read_training_config
     from associative_embedding.data.coco_instances import read_coco_instances
     from associative_embedding.data.voc import read_voc_instances
     from associative_embedding.tasks.segmentation.evaluation_hook import (
@@ -169,11 +189,11 @@ def _evaluate_segmentation() -> int:
         segmenter_from_config,
     )
 
-    config = read_training_config(_MODEL.value)
+    config = run_dir.read_training_config(_MODEL.value)
     if flags.FLAGS["scales"].present:
         config.eval.scales = predictor_lib.parse_scales(_SCALES.value)
-    if flags.FLAGS["input_size"].present:
-        config.eval.input_size = _INPUT_SIZE.value
+    if _INPUT_SIZE.value is not None:
+        config.codec.input_size = _INPUT_SIZE.value
     predictor = _load_network(_MODEL.value)
     if _VOC_ROOT.value:
         records, categories = read_voc_instances(_VOC_ROOT.value, _VOC_SPLIT.value)
@@ -198,7 +218,7 @@ def _evaluate_segmentation() -> int:
     print(
         f"mAPr@0.5 = {metrics['mAPr@0.5']:.4f}, mAPr@0.7 = {metrics['mAPr@0.7']:.4f}, "
         f"segm AP = {metrics['segm_AP']:.4f} on {len(records)} images (input_size "
-        f"{config.eval.input_size}, scales {list(config.eval.scales)})"
+        f"{config.codec.input_size}, scales {list(config.eval.scales)})"
     )
     return 0
 
@@ -211,8 +231,17 @@ def main(argv: list[str]) -> int:
     if _segmentation_run(_MODEL.value):
         return _evaluate_segmentation()
     oracles = parse_oracles(_ORACLE.value)
-    config = predictor_lib.InferenceConfig(
+    codec = codec_settings(
+        _run_config(_MODEL.value),
         input_size=_INPUT_SIZE.value,
+        detection_threshold=_DETECTION_THRESHOLD.value,
+        tag_threshold=_TAG_THRESHOLD.value,
+        max_people=_MAX_PEOPLE.value,
+        adjust=_ADJUST.value,
+        refine=_REFINE.value,
+    )
+    config = predictor_lib.InferenceConfig(
+        input_size=int(codec["input_size"]),
         output_stride=_OUTPUT_STRIDE.value or predictor_lib.DEFAULT_OUTPUT_STRIDE,
         scales=predictor_lib.parse_scales(_SCALES.value),
         flip=_FLIP.value,
@@ -220,14 +249,7 @@ def main(argv: list[str]) -> int:
         oracles=oracles,
         oracle_sigma=_ORACLE_SIGMA.value or None,
         oracle_subpixel=_ORACLE_SUBPIXEL.value,
-        decoder={
-            "detection_threshold": _DETECTION_THRESHOLD.value,
-            "tag_threshold": _TAG_THRESHOLD.value,
-            "max_people": _MAX_PEOPLE.value,
-            "nms_kernel": _NMS_KERNEL.value,
-            "adjust": False if _ADJUST.value == "none" else _ADJUST.value,
-            "refine": _REFINE.value,
-        },
+        decoder={**decoder_options(codec), "nms_kernel": _NMS_KERNEL.value},
     )
     if config.needs_network and not _MODEL.value:
         raise app.UsageError("--model is required unless --oracle=gt_heatmaps,gt_tags.")

@@ -51,7 +51,7 @@ _DATASET = flags.DEFINE_enum(
 )
 _INPUT_SIZE = flags.DEFINE_integer(
     "input_size", -1, "predict_poses: long side of the network input (-1: the training "
-    "config's eval.input_size, else 512; 0 keeps the image size).",
+    "config's codec.input_size, else 512; 0 keeps the image size).",
 )
 _FLIP = flags.DEFINE_bool("flip", False, "Fuse the mirrored image (all signatures).")
 _DETECTION_THRESHOLD = flags.DEFINE_float("detection_threshold", None, "Decoder: min joint score.")
@@ -59,7 +59,7 @@ _TAG_THRESHOLD = flags.DEFINE_float("tag_threshold", None, "Decoder: max tag dis
 _MAX_PEOPLE = flags.DEFINE_integer("max_people", None, "Decoder: people per image.")
 _ADJUST = flags.DEFINE_enum(
     "adjust", None, ["official", "symmetric", "taylor", "none"],
-    "Decoder sub-pixel adjustment (default: the training config's eval.adjust, else official).",
+    "Decoder sub-pixel adjustment (default: the training config's codec.adjust, else official).",
 )
 _REFINE = flags.DEFINE_bool("refine", None, "Decoder: fill missing joints (default on).")
 _TFLITE = flags.DEFINE_bool("tflite", False, "Also write EXPORT_DIR/model_<S>.tflite.")
@@ -86,7 +86,7 @@ def main(argv: list[str]) -> None:
     )
     from associative_embedding.export import serving
     from associative_embedding.tasks.pose import export as saved_model
-    from associative_embedding.tasks.pose.config import base_config, decoder_options
+    from associative_embedding.tasks.pose.config import codec_settings, decoder_options
 
     model, training_config = _load_model(_WORKDIR.value, _CHECKPOINT.value)
     if _DATASET.value != "auto":
@@ -99,22 +99,19 @@ def main(argv: list[str]) -> None:
             raise app.UsageError("cannot tell the dataset of this model: pass --dataset.")
         keypoint_info = keypoint_info_for_num_joints(num_joints)
 
-    # The training run's evaluation settings (the library defaults for a bare .keras file),
-    # overridden by the flags that were given.
-    eval_config = training_config["eval"] if training_config else base_config().eval.to_dict()
-    overrides = {
-        "input_size": None if _INPUT_SIZE.value < 0 else _INPUT_SIZE.value,
-        "detection_threshold": _DETECTION_THRESHOLD.value,
-        "tag_threshold": _TAG_THRESHOLD.value,
-        "max_people": _MAX_PEOPLE.value,
-        "refine": _REFINE.value,
-        "adjust": _ADJUST.value,
-    }
-    eval_config = {
-        **eval_config, **{key: value for key, value in overrides.items() if value is not None}
-    }
-    input_size = int(eval_config["input_size"])
-    decoder = decoder_options(eval_config)
+    # The training run's codec (the library defaults for a bare .keras file), overridden by the
+    # flags that were given.
+    codec = codec_settings(
+        training_config,
+        input_size=None if _INPUT_SIZE.value < 0 else _INPUT_SIZE.value,
+        detection_threshold=_DETECTION_THRESHOLD.value,
+        tag_threshold=_TAG_THRESHOLD.value,
+        max_people=_MAX_PEOPLE.value,
+        refine=_REFINE.value,
+        adjust=_ADJUST.value,
+    )
+    input_size = int(codec["input_size"])
+    decoder = decoder_options(codec)
     config = saved_model.ExportConfig(input_size=input_size, flip=_FLIP.value, decoder=decoder)
     try:
         version_dir = saved_model.export_saved_model(

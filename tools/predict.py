@@ -39,7 +39,7 @@ Writes under --output_dir (see associative_embedding/inference/writers.py):
                        <name>_tag_maps.png (each joint's tag map over the image).
 For --task=segmentation the files are described in associative_embedding/tasks/segmentation/
 predict.py (results.json with RLE masks, predictions.json with 'instances', drawings with
-coloured masks); the decoder settings come from the training run's eval section.
+coloured masks); the decoder settings come from the training run's codec section.
 The work is done by ``associative_embedding.inference`` and
 ``associative_embedding.tasks.segmentation``; this file only parses flags.
 """
@@ -94,7 +94,7 @@ _DATASET = flags.DEFINE_enum(
 _INPUT_SIZE = flags.DEFINE_integer(
     "input_size", None,
     "Long side of the scale-1 network input; 0 keeps the original size (default: the training "
-    "run's eval.input_size for a work dir or checkpoint, else 512).",
+    "run's codec.input_size for a work dir or checkpoint, else 512).",
 )
 _SCALES = flags.DEFINE_list("scales", ["1"], "Input scale factors, e.g. 2,1,0.5.")
 _FLIP = flags.DEFINE_bool("flip", False, "Flip test: add the mirrored image.")
@@ -117,15 +117,27 @@ _SCORE_THRESHOLD = flags.DEFINE_float(
     "Drawings only: joints scoring below this are not drawn (default: --detection_threshold, "
     "the decoder's own bar for a joint).",
 )
-_MAX_PEOPLE = flags.DEFINE_integer("max_people", 30, "Decoder: people per image.")
-_DETECTION_THRESHOLD = flags.DEFINE_float("detection_threshold", 0.1, "Decoder: min joint score.")
-_TAG_THRESHOLD = flags.DEFINE_float("tag_threshold", 1.0, "Decoder: max tag distance.")
+# The decoder's flags default to the training run's codec section (said once, in the experiment),
+# else to the official settings.
+_RUN_DEFAULT = "(default: the training run's codec.{} for a work dir or checkpoint, else {})."
+_MAX_PEOPLE = flags.DEFINE_integer(
+    "max_people", None, "Decoder: people per image " + _RUN_DEFAULT.format("max_people", 30)
+)
+_DETECTION_THRESHOLD = flags.DEFINE_float(
+    "detection_threshold", None, "Decoder: min joint score " + _RUN_DEFAULT.format(
+        "detection_threshold", 0.1)
+)
+_TAG_THRESHOLD = flags.DEFINE_float(
+    "tag_threshold", None, "Decoder: max tag distance " + _RUN_DEFAULT.format("tag_threshold", 1.0)
+)
 _ADJUST = flags.DEFINE_enum(
     "adjust", None, ["official", "symmetric", "taylor", "none"],
-    "Decoder sub-pixel adjustment (see codec.group_poses; default: the training run's "
-    "eval.adjust for a work dir or checkpoint, else official).",
+    "Decoder sub-pixel adjustment (see codec.group_poses) "
+    + _RUN_DEFAULT.format("adjust", "official"),
 )
-_REFINE = flags.DEFINE_bool("refine", True, "Decoder: fill missing joints.")
+_REFINE = flags.DEFINE_bool(
+    "refine", None, "Decoder: fill missing joints " + _RUN_DEFAULT.format("refine", True)
+)
 REFINEMENT = refinement_flags.define_flags()
 _TAG_PLOT = flags.DEFINE_bool(
     "tag_plot", False, "Also save the tag plot PNGs (paper Figures 4 and 7) per image / frame."
@@ -172,38 +184,38 @@ def _is_checkpoint_prefix(path: str) -> bool:
     return os.path.isfile(path + ".index")
 
 
-def _training_eval_settings(model_path: str) -> dict[str, Any]:
-    """The training run's `eval` settings when the model is a work dir or checkpoint prefix."""
+def _training_config(model_path: str) -> Any:
+    """The training run's config when the model is a work dir or checkpoint prefix, else None
+    (a .keras file: the flags' defaults are the schema's)."""
     from associative_embedding.core.run_dir import read_training_config
 
     try:
-        return read_training_config(model_path).eval.to_dict()
+        return read_training_config(model_path)
     except FileNotFoundError:
-        return {}  # a .keras file: the flags' own defaults
+        return None
 
 
 def _inference_config(model_path: str) -> Any:
-    """The test-time settings (an ``InferenceConfig``) from the flags."""
+    """The test-time settings (an ``InferenceConfig``) from the flags and the run's codec."""
     from associative_embedding.tasks.pose import estimator as predictor_lib
+    from associative_embedding.tasks.pose.config import codec_settings, decoder_options
 
-    trained = _training_eval_settings(model_path) if _CHECKPOINT.value else {}
-    input_size = _INPUT_SIZE.value
-    if input_size is None:
-        input_size = int(trained.get("input_size", 512))
-    adjust = _ADJUST.value or trained.get("adjust", "official")
+    codec = codec_settings(
+        _training_config(model_path) if _CHECKPOINT.value else None,
+        input_size=_INPUT_SIZE.value,
+        detection_threshold=_DETECTION_THRESHOLD.value,
+        tag_threshold=_TAG_THRESHOLD.value,
+        max_people=_MAX_PEOPLE.value,
+        adjust=_ADJUST.value,
+        refine=_REFINE.value,
+    )
     try:
         return predictor_lib.InferenceConfig(
-            input_size=input_size,
+            input_size=int(codec["input_size"]),
             scales=predictor_lib.parse_scales(_SCALES.value),
             flip=_FLIP.value,
             fusion=_FUSION.value,
-            decoder={
-                "detection_threshold": _DETECTION_THRESHOLD.value,
-                "tag_threshold": _TAG_THRESHOLD.value,
-                "max_people": _MAX_PEOPLE.value,
-                "adjust": False if adjust == "none" else adjust,
-                "refine": _REFINE.value,
-            },
+            decoder=decoder_options(codec),
         )
     except ValueError as error:
         raise app.UsageError(str(error)) from None
@@ -257,7 +269,7 @@ def _run_segmentation(model_path: str, source: Any) -> int:
     if flags.FLAGS["scales"].present:
         config.eval.scales = predictor_lib.parse_scales(_SCALES.value)
     if _INPUT_SIZE.value is not None:
-        config.eval.input_size = _INPUT_SIZE.value
+        config.codec.input_size = _INPUT_SIZE.value
     segmenter = segmenter_from_config(predictor, config)
     try:
         summary = segmentation_predict.run_segmentation(
@@ -286,7 +298,7 @@ def main(argv: list[str]) -> int:
     # A converted release (tools/convert_weights.py) brings its official test-time settings.
     for line in release_config.apply_release_defaults():
         print(f"release default: --{line}")
-    if _MAX_PEOPLE.value < 1:
+    if _MAX_PEOPLE.value is not None and _MAX_PEOPLE.value < 1:
         raise app.UsageError(f"--max_people must be >= 1, got {_MAX_PEOPLE.value}.")
     if os.path.isfile(_OUTPUT_DIR.value):
         raise app.UsageError(f"--output_dir {_OUTPUT_DIR.value} is a file.")
@@ -329,7 +341,7 @@ def main(argv: list[str]) -> int:
     )
     options = runner.PredictOptions(
         score_threshold=(
-            _DETECTION_THRESHOLD.value if _SCORE_THRESHOLD.value is None
+            config.decoder["detection_threshold"] if _SCORE_THRESHOLD.value is None
             else _SCORE_THRESHOLD.value
         ),
         person_threshold=_draw_threshold(default=DEFAULT_DRAW_THRESHOLD),

@@ -101,7 +101,7 @@ _FUSION = flags.DEFINE_enum(
     "Multi-scale tags: official (scale nearest 1) or paper (all scales); default: the run's.",
 )
 _INPUT_SIZE = flags.DEFINE_integer(
-    "input_size", None, "Long side of the scale-1 input (default: the run's eval.input_size)."
+    "input_size", None, "Long side of the scale-1 input (default: the run's codec.input_size)."
 )
 _MAX_IMAGES = flags.DEFINE_integer("max_images", 0, "Evaluate only the first N images (0: all).")
 _OUTPUT_DIR = flags.DEFINE_string(

@@ -18,16 +18,20 @@ import ml_collections
 import tensorflow as tf
 
 from associative_embedding.core import startup
-from associative_embedding.core.config_checks import ConfigError, validate_config
+from associative_embedding.core.config_checks import (
+    ConfigError,
+    registered_tasks,
+    validate_config,
+)
 from associative_embedding.core.keypoint_info import get_keypoint_info
 
 __all__ = [
     "CONFIG_NAME",
     "RESTORE_ERRORS",
-    "TASKS",
     "ConfigError",
     "ModelFileError",
     "config_task",
+    "move_to_codec_section",
     "num_detection_channels",
     "read_training_config",
     "training_workdir",
@@ -44,8 +48,30 @@ RESTORE_ERRORS = (tf.errors.OpError, ValueError, AssertionError, IndexError, OSE
 
 CONFIG_NAME = "config.json"
 
-
-TASKS = ("pose", "segmentation", "refinement")
+#: Where runs written before the `codec` section kept its fields: (section, old name, codec
+#: name). The input size and `max_people` were said twice; the eval copy is what the run's
+#: evaluations used, so it wins.
+_LEGACY_CODEC_FIELDS = (
+    ("input", "input_size", "input_size"),
+    ("eval", "input_size", "input_size"),
+    ("input", "output_stride", "output_stride"),
+    ("input", "sigma", "sigma"),
+    ("input", "subpixel_targets", "subpixel_targets"),
+    ("input", "max_people", "max_people"),
+    ("eval", "max_people", "max_people"),
+    ("input", "max_instances", "max_instances"),
+    ("input", "pixels_per_instance", "pixels_per_instance"),
+    ("input", "area_average_targets", "area_average_targets"),
+    ("eval", "detection_threshold", "detection_threshold"),
+    ("eval", "tag_threshold", "tag_threshold"),
+    ("eval", "refine", "refine"),
+    ("eval", "adjust", "adjust"),
+    ("eval", "bandwidth", "bandwidth"),
+    ("eval", "method", "method"),
+    ("eval", "min_instance_pixels", "min_instance_pixels"),
+    ("eval", "max_instances", "max_output_instances"),
+    ("eval", "max_tag_distance", "max_tag_distance"),
+)
 
 
 class ModelFileError(startup.UserInputError, ValueError):
@@ -54,19 +80,58 @@ class ModelFileError(startup.UserInputError, ValueError):
 
 
 def config_task(config: Any) -> str:
-    """The config's task ('pose' when the config predates `config.task`)."""
+    """The config's task ('pose' when the config predates `config.task`).
+
+    Raises:
+        ValueError: when the tasks are registered (``core.config_checks``) and this is none of
+            them.
+    """
     task = config.get("task", "pose") if hasattr(config, "get") else "pose"
-    if task not in TASKS:
-        raise ValueError(f"config.task must be one of {TASKS}, got {task!r}")
+    tasks = registered_tasks()
+    if tasks and task not in tasks:
+        raise ValueError(f"config.task must be one of {tasks}, got {task!r}")
     return task
 
 
 def num_detection_channels(config: Any) -> int:
-    """K of the network: joints of `config.dataset.keypoints` (pose, refinement) or
-    `config.dataset.num_categories` (segmentation)."""
-    if config_task(config) == "segmentation":
+    """K of the network: `config.dataset.num_categories` when the dataset names categories
+    (instance segmentation), else the joints of `config.dataset.keypoints`."""
+    if "num_categories" in config.dataset:
         return int(config.dataset.num_categories)
     return get_keypoint_info(config.dataset.keypoints).num_joints
+
+
+def move_to_codec_section(values: dict[str, Any]) -> list[str]:
+    """Moves, in place, the codec fields of a config written before the `codec` section
+    (input size, stride, sigma, `max_people`, decoder options under `input` and `eval`) into
+    `codec`; a config that has a `codec` section is left alone.
+
+    Args:
+        values: a config as a dict (a work dir's config.json).
+
+    Returns:
+        The moves made, as 'input.input_size -> codec.input_size' lines (empty when none).
+    """
+    if "codec" in values:
+        return []
+    codec: dict[str, Any] = {}
+    moves = []
+    for section, name, codec_name in _LEGACY_CODEC_FIELDS:
+        fields = values.get(section)
+        if isinstance(fields, dict) and name in fields:
+            codec[codec_name] = fields.pop(name)
+            moves.append(f"{section}.{name} -> codec.{codec_name}")
+    if codec:
+        # Keep the section order of newer configs: codec after model.
+        ordered = {}
+        for key, value in values.items():
+            ordered[key] = value
+            if key == "model":
+                ordered["codec"] = codec
+        ordered.setdefault("codec", codec)
+        values.clear()
+        values.update(ordered)
+    return moves
 
 
 def training_workdir(path: str) -> str:
@@ -106,6 +171,8 @@ def read_training_config(path: str) -> ml_collections.ConfigDict:
         ) from None
     if not isinstance(values, dict):
         raise ModelFileError(f"{config_path}: expected a JSON object, got {type(values).__name__}")
+    # Runs written before the codec section still load, with their own settings.
+    move_to_codec_section(values)
     validate_config(values, source=config_path)
     return ml_collections.ConfigDict(values)
 

@@ -304,11 +304,30 @@ def _missing_field(config: Any, path: str) -> str | None:
         keys = [str(field) for field in node]
         if key not in keys:
             section = ".".join(["config", *walked])
+            moved = _sections_with_field(config, key) if len(walked) == 1 else []
             close = difflib.get_close_matches(key, keys, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else f" (its fields: {', '.join(keys)})"
+            if moved:
+                # A field that lives in another section (e.g. the input size, said once in
+                # `codec` for the target encoder and the decoder).
+                hint = " (it is in " + " and ".join(
+                    f"config.{name}: --config.{name}.{key}" for name in moved
+                ) + ")"
+            elif close:
+                hint = f"; did you mean '{close[0]}'?"
+            else:
+                hint = f" (its fields: {', '.join(keys)})"
             return f"{section} has no field '{key}'{hint}"
         node, walked = node[key], [*walked, key]
     return None
+
+
+def _sections_with_field(config: Any, key: str) -> list[str]:
+    """The top-level sections of `config` that have a field named `key`."""
+    return [
+        str(name) for name in config
+        if (isinstance(config[name], Mapping) or hasattr(config[name], "keys"))
+        and key in [str(field) for field in config[name]]
+    ]
 
 
 def no_gpu_expected() -> bool:

@@ -58,7 +58,7 @@ def build_hourglass(config: ml_collections.ConfigDict, num_channels: int) -> Sta
         tag_dim=model_config.tag_dim,
         batch_norm=model_config.batch_norm,
         coordinate_channels=bool(model_config.get("coordinate_channels", False)),
-        output_stride=int(config.input.get("output_stride", 4)),
+        output_stride=int(config.codec.get("output_stride", 4)),
     )
 
 

@@ -41,7 +41,7 @@ class PoseEvaluationOptions:
             flip augmentation (``input.flip_probability == 0``: its left and right joints are
             not mirror images of each other, so averaging with the mirror would mix them).
         fusion: multi-scale tag fusion, 'official' or 'paper'; None: the run's eval.fusion.
-        input_size: long side of the scale-1 input; None: the run's eval.input_size.
+        input_size: long side of the scale-1 input; None: the run's codec.input_size.
         max_images: evaluate only the first N images (0: all).
         progress: show a progress bar.
     """
@@ -98,16 +98,16 @@ def pose_test_settings(config: Any | None, options: PoseEvaluationOptions) -> Po
                 f"{options.checkpoint}: a {task} run, not a multi-person pose model"
                 + (" (Table 5 takes segmentation runs)." if task == "segmentation" else ".")
             )
-    evaluation = config.eval
+    evaluation, codec = config.eval, config.codec
     flip = options.flip
     if flip is None:
         flip = float(config.input.get("flip_probability", 0.5)) > 0
     return PoseTestSettings(
-        input_size=int(evaluation.input_size if options.input_size is None else options.input_size),
-        output_stride=int(config.input.get("output_stride", 4)),
+        input_size=int(codec.input_size if options.input_size is None else options.input_size),
+        output_stride=int(codec.get("output_stride", 4)),
         flip=bool(flip),
         fusion=str(options.fusion or evaluation.get("fusion", "official")),
-        decoder=decoder_options(evaluation),
+        decoder=decoder_options(codec),
     )
 
 
@@ -366,7 +366,7 @@ def evaluate_segmentation_row(
     if scales:
         config.eval.scales = tuple(float(scale) for scale in scales)
     if input_size:
-        config.eval.input_size = int(input_size)
+        config.codec.input_size = int(input_size)
     if voc_root:
         from associative_embedding.data.voc import read_voc_instances
 
@@ -395,12 +395,12 @@ def evaluate_segmentation_row(
     scales_used = tuple(config.eval.scales)
     details = {
         "settings": (
-            f"scales ({_describe_scales(scales_used)}) of input {config.eval.input_size}, "
+            f"scales ({_describe_scales(scales_used)}) of input {config.codec.input_size}, "
             f"proposals merged by NMS; {len(records)} images"
         ),
         "checkpoint": resolved,
         "scales": list(scales_used),
-        "input_size": int(config.eval.input_size),
+        "input_size": int(config.codec.input_size),
         "split": source,
     }
     metrics_path = os.path.join(row_dir, "metrics.json")

@@ -5,4 +5,11 @@ single-person refinement network, built on pose) each own their config schema, i
 losses hookup, trainer, evaluation hook and predictor; ``registry`` maps ``config.task`` to
 the task's trainer and schema. Tasks do not import each other, except refinement importing
 pose (see ARCHITECTURE.md).
+
+Importing this package imports ``registry``: every task is then registered, with its config
+checks, before any of its modules is used, so a config is checked in full wherever it is read.
 """
+
+from associative_embedding.tasks import registry
+
+__all__ = ["registry"]

@@ -1,7 +1,10 @@
-"""The task registry: `config.task` -> the task's trainer and config schema.
+"""The task registry: `config.task` -> the task's trainer, config schema and config checks.
 
 The tools build every trainer through `make_trainer` and never name a task's classes, so a new
-task is a folder under `tasks/` plus one `register_task` line below.
+task is a folder under `tasks/` plus one `register_task` line below. Registering a task also
+registers its config checks with `core.config_checks`, so a config of any registered task is
+checked in full wherever it is read (the `tasks` package imports this module, so importing any
+task registers them all).
 """
 
 from __future__ import annotations
@@ -13,12 +16,19 @@ from typing import Any
 import ml_collections
 import tensorflow as tf
 
-from associative_embedding.core.config_checks import validate_config
+from associative_embedding.core.config_checks import (
+    TaskChecks,
+    register_config_checks,
+    validate_config,
+)
 from associative_embedding.core.run_dir import config_task
 from associative_embedding.tasks.pose.config import base_config
+from associative_embedding.tasks.pose.config_checks import check_pose_config
 from associative_embedding.tasks.pose.trainer import PoseTrainer
+from associative_embedding.tasks.refinement.config_checks import check_refinement_config
 from associative_embedding.tasks.refinement.trainer import RefinementTrainer, refinement_base_config
 from associative_embedding.tasks.segmentation.config import segmentation_base_config
+from associative_embedding.tasks.segmentation.config_checks import check_segmentation_config
 from associative_embedding.tasks.segmentation.trainer import SegmentationTrainer
 from associative_embedding.training.trainer import Trainer
 
@@ -31,11 +41,13 @@ class Task:
         name: its `config.task`.
         trainer: the `Trainer` subclass, called as trainer(config, workdir, strategy, data).
         base_config: the task's config schema with its defaults.
+        config_checks: the checks of the task's own config fields (`core.config_checks`).
     """
 
     name: str
     trainer: type[Trainer]
     base_config: Callable[[], ml_collections.ConfigDict]
+    config_checks: TaskChecks
 
 
 #: The registered tasks by name.
@@ -43,11 +55,11 @@ TASKS: dict[str, Task] = {}
 
 
 def register_task(task: Task) -> Task:
-    """Adds a task; its name must also be listed in `core.config_checks.TASKS`, which checks
-    configs without importing TensorFlow."""
+    """Adds a task, and its config checks under the same name."""
     if task.name in TASKS:
         raise ValueError(f"a task named {task.name!r} is already registered")
     TASKS[task.name] = task
+    register_config_checks(task.name, task.config_checks)
     return task
 
 
@@ -63,6 +75,10 @@ def make_trainer(
     return TASKS[config_task(config)].trainer(config, workdir, strategy, data)
 
 
-register_task(Task("pose", PoseTrainer, base_config))
-register_task(Task("segmentation", SegmentationTrainer, segmentation_base_config))
-register_task(Task("refinement", RefinementTrainer, refinement_base_config))
+register_task(Task("pose", PoseTrainer, base_config, check_pose_config))
+register_task(
+    Task("segmentation", SegmentationTrainer, segmentation_base_config, check_segmentation_config)
+)
+register_task(
+    Task("refinement", RefinementTrainer, refinement_base_config, check_refinement_config)
+)

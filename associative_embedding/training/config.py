@@ -1,9 +1,11 @@
 """The config sections every task shares: the network, the optimizer, the loop, augmentation.
 
 A task's schema (``tasks/<task>/config.py``) starts from `task_config(task)` and fills in its
-own dataset, input, loss and eval sections; the generic loop (`training.trainer.Trainer`) and
-the network factory (`modeling.loading.build_model_from_config`) read only the shared sections
-below, so every task trains the same way.
+own dataset, codec, input, loss and eval sections (`codec`: the settings its target encoder and
+its decoder share, said once: input size, output stride, ...); the generic loop
+(`training.trainer.Trainer`) and the network factory (`modeling.loading.build_model_from_config`)
+read only the shared sections below (and `codec.input_size` / `codec.output_stride`), so every
+task trains the same way.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ def task_config(task: str) -> ml_collections.ConfigDict:
             coordinate_channels=False,
         )
     )
+    config.codec = ml_collections.ConfigDict()
     config.input = ml_collections.ConfigDict()
     config.loss = ml_collections.ConfigDict()
 
@@ -101,11 +104,11 @@ def augmentation_fields() -> dict[str, Any]:
 
 
 def augment_config(config: ml_collections.ConfigDict) -> AugmentConfig:
-    """The augmentation settings of `config.input`."""
+    """The augmentation settings of `config.input`, at the sizes of `config.codec`."""
     inputs = config.input
     values = dict(
-        input_size=inputs.input_size,
-        output_stride=inputs.output_stride,
+        input_size=config.codec.input_size,
+        output_stride=config.codec.output_stride,
         max_rotation_degrees=inputs.max_rotation_degrees,
         scale_range=tuple(inputs.scale_range),
         max_translation=inputs.max_translation,

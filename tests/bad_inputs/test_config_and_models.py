@@ -61,10 +61,10 @@ def error_message(result: subprocess.CompletedProcess, tool: str) -> str:
         ([POSE_CONFIG, "--config.model.widht=1"], ["--config.model.widht", "'widths'"]),
         ([POSE_CONFIG, "--config.model.widths=abc"], ["--config.model.widths", "'abc'"]),
         ([POSE_CONFIG, "--config.train.num_steps=abc"], ["--config.train.num_steps=abc"]),
-        ([POSE_CONFIG, "--config.eval.adjust=bogus"],
-         ["--config.eval.adjust", "'bogus'", "'official'", "'taylor'"]),
-        ([POSE_CONFIG, "--config.input.input_size=100"],
-         ["--config.input.input_size", "100", "multiple of 64"]),
+        ([POSE_CONFIG, "--config.codec.adjust=bogus"],
+         ["--config.codec.adjust", "'bogus'", "'official'", "'taylor'"]),
+        ([POSE_CONFIG, "--config.codec.input_size=100"],
+         ["--config.codec.input_size", "100", "multiple of 64"]),
         ([POSE_CONFIG, "--config.loss.push_type=bogus"],
          ["--config.loss.push_type", "'bogus'", "'exp'", "'hinge'"]),
         ([POSE_CONFIG, "--config.dataset.keypoints=nosuch"], ["--config.dataset.keypoints"]),
@@ -83,8 +83,8 @@ def test_train_rejects_a_bad_config_before_any_work(tmp_path, args, culprits):
 
 
 def test_print_config_checks_the_config_too():
-    result = run_tool("train", POSE_CONFIG, "--config.eval.adjust=bogus", "--print_config")
-    assert "--config.eval.adjust" in error_message(result, "train")
+    result = run_tool("train", POSE_CONFIG, "--config.codec.adjust=bogus", "--print_config")
+    assert "--config.codec.adjust" in error_message(result, "train")
     assert result.stdout == ""
 
 
@@ -133,9 +133,9 @@ def _pose(**fields):
         ({"model__num_stacks": 0}, "model.num_stacks"),
         ({"model__tag_dim": 0}, "model.tag_dim"),
         ({"model__batch_norm": "yes"}, "model.batch_norm"),
-        ({"model__widths": (16, 16, 16), "input__input_size": 40}, "input.input_size"),
-        ({"input__output_stride": 8}, "input.output_stride"),
-        ({"input__sigma": -1.0}, "input.sigma"),
+        ({"model__widths": (16, 16, 16), "codec__input_size": 40}, "codec.input_size"),
+        ({"codec__output_stride": 8}, "codec.output_stride"),
+        ({"codec__sigma": -1.0}, "codec.sigma"),
         ({"input__scale_range": (1.25, 0.75)}, "input.scale_range"),
         ({"input__flip_probability": 1.5}, "input.flip_probability"),
         ({"input__placement": "middle"}, "input.placement"),
@@ -148,8 +148,8 @@ def _pose(**fields):
         ({"train__max_to_keep": 1}, "train.max_to_keep"),
         ({"eval__scales": ()}, "eval.scales"),
         ({"eval__fusion": "mean"}, "eval.fusion"),
-        ({"eval__tag_threshold": 0.0}, "eval.tag_threshold"),
-        ({"eval__input_size": -1}, "eval.input_size"),
+        ({"codec__tag_threshold": 0.0}, "codec.tag_threshold"),
+        ({"codec__max_people": 0}, "codec.max_people"),
     ],
 )
 def test_each_bad_field_is_named_with_its_value(fields, key):
@@ -163,7 +163,7 @@ def test_each_bad_field_is_named_with_its_value(fields, key):
 
 
 def test_every_bad_field_gets_its_own_line_and_unknown_fields_pass():
-    config = _pose(eval__adjust="bogus", loss__push_type="bogus")
+    config = _pose(codec__adjust="bogus", loss__push_type="bogus")
     config["model"]["added_later"] = object()  # fields added by later code are not judged
     with pytest.raises(config_checks.ConfigError) as caught:
         config_checks.validate_config(config, source="runs/x/config.json")
@@ -171,7 +171,7 @@ def test_every_bad_field_gets_its_own_line_and_unknown_fields_pass():
     assert lines == [
         "runs/x/config.json: --config.loss.push_type: 'bogus' is not allowed; one of 'exp', "
         "'hinge'",
-        "runs/x/config.json: --config.eval.adjust: 'bogus' is not allowed; one of 'official', "
+        "runs/x/config.json: --config.codec.adjust: 'bogus' is not allowed; one of 'official', "
         "'symmetric', 'taylor', 'none'",
     ]
 
@@ -182,11 +182,11 @@ def test_segmentation_and_refinement_rules():
 
     config = segmentation_base_config()
     config.model.tag_dim = 2
-    config.eval.method = "histogram"
+    config.codec.method = "histogram"
     config.loss.normalization = "median"
     problems = config_checks.config_problems(config)
     assert [problem.split(":")[0] for problem in problems] == [
-        "--config.loss.normalization", "--config.eval.method"
+        "--config.codec.method", "--config.loss.normalization"
     ], problems
     config = refinement_base_config()
     config.model.tag_dim = 1
@@ -204,24 +204,26 @@ def test_the_checks_agree_with_the_code_that_consumes_each_field():
     from associative_embedding.core.keypoint_info import get_keypoint_info
     from associative_embedding.data import augment
     from associative_embedding.modeling import hourglass
-    from associative_embedding.tasks.segmentation import config as segmentation_config
+    from associative_embedding.tasks import registry
+    from associative_embedding.tasks.pose import config_checks as pose_checks
+    from associative_embedding.tasks.segmentation import config_checks as segmentation_checks
     from associative_embedding.training import schedules
 
-    assert config_checks.TASKS == run_dir.TASKS
+    assert set(config_checks.registered_tasks()) == set(registry.TASKS)
+    assert run_dir.config_task({"task": "segmentation"}) == "segmentation"
+    with pytest.raises(ValueError, match="config.task must be one of"):
+        run_dir.config_task({"task": "bogus"})
     assert config_checks.PUSH_TYPES == losses.PUSH_TYPES
-    assert set(config_checks.SEGMENTATION_NORMALIZATIONS) == set(
-        losses.SEGMENTATION_NORMALIZATIONS
-    )
+    assert set(segmentation_checks.NORMALIZATIONS) == set(losses.SEGMENTATION_NORMALIZATIONS)
     assert config_checks.PLACEMENTS == augment.PLACEMENTS
-    assert config_checks.FUSION_MODES == fusion.FUSION_MODES
-    assert config_checks.DECODE_METHODS == instance_decode.DECODE_METHODS
-    assert config_checks.SEGMENTATION_DATASET_KINDS == segmentation_config.DATASET_KINDS
-    assert set(config_checks.ADJUST_MODES) - {"none"} <= set(decode.ADJUST_MODES)
+    assert pose_checks.FUSION_MODES == fusion.FUSION_MODES
+    assert segmentation_checks.DECODE_METHODS == instance_decode.DECODE_METHODS
+    assert set(pose_checks.ADJUST_MODES) - {"none"} <= set(decode.ADJUST_MODES)
     assert config_checks.STEM_STRIDE == hourglass.OUTPUT_STRIDE
     assert set(config_checks.OUTPUT_STRIDES) == set(
         getattr(hourglass, "OUTPUT_STRIDES", config_checks.OUTPUT_STRIDES)
     )
-    for name in config_checks.KEYPOINT_SETS:
+    for name in pose_checks.KEYPOINT_SETS:
         get_keypoint_info(name)
     for kind in config_checks.SCHEDULES:
         schedules.WarmupSchedule(1e-3, kind=kind)
@@ -233,8 +235,8 @@ def test_the_trainer_checks_its_config_before_any_work(tmp_path):
     from associative_embedding.tasks.registry import make_trainer
 
     config = base_config()
-    config.eval.adjust = "bogus"
-    with pytest.raises(config_checks.ConfigError, match=r"--config\.eval\.adjust: 'bogus'"):
+    config.codec.adjust = "bogus"
+    with pytest.raises(config_checks.ConfigError, match=r"--config\.codec\.adjust: 'bogus'"):
         make_trainer(config, str(tmp_path / "run"))
     assert not (tmp_path / "run").exists()
 
@@ -255,7 +257,7 @@ def damaged(tmp_path_factory) -> dict[str, pathlib.Path]:
     root = tmp_path_factory.mktemp("damaged")
     config = base_config()
     config.model.update(TINY_MODEL)
-    config.eval.input_size = 64
+    config.codec.input_size = 64
     keras.utils.set_random_seed(0)
     model = build_model_from_config(config)
     workdir = root / "workdir"
@@ -346,11 +348,11 @@ def test_a_work_dir_config_json_is_read_and_checked(damaged, tmp_path):
         run_dir.read_training_config(str(tmp_path))
     assert str(config_path) in str(caught.value)
     config = json.loads(damaged["workdir"].joinpath("config.json").read_text())
-    config["eval"]["adjust"] = "bogus"
+    config["codec"]["adjust"] = "bogus"
     config_path.write_text(json.dumps(config))
     with pytest.raises(config_checks.ConfigError) as caught:
         run_dir.read_training_config(str(tmp_path))
     assert str(caught.value) == (
-        f"{config_path}: --config.eval.adjust: 'bogus' is not allowed; one of 'official', "
+        f"{config_path}: --config.codec.adjust: 'bogus' is not allowed; one of 'official', "
         "'symmetric', 'taylor', 'none'"
     )

@@ -452,8 +452,8 @@ def test_flip_default_follows_the_training_augmentation():
     config.input.flip_probability = 0.0
     settings = paper_tables.pose_test_settings(config, options)
     assert settings.flip is False
-    assert settings.input_size == config.eval.input_size
-    assert settings.decoder["detection_threshold"] == config.eval.detection_threshold
+    assert settings.input_size == config.codec.input_size
+    assert settings.decoder["detection_threshold"] == config.codec.detection_threshold
     options.flip, options.fusion, options.input_size = True, "paper", 256
     settings = paper_tables.pose_test_settings(config, options)
     assert (settings.flip, settings.fusion, settings.input_size) == (True, "paper", 256)

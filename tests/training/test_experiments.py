@@ -40,8 +40,8 @@ def test_paper_configs_follow_section_4_1(name):
     assert config.model.num_stacks == 4
     assert tuple(config.model.widths) == (256, 384, 512, 640, 768)
     assert not config.model.batch_norm and config.model.tag_dim == 1
-    assert config.input.input_size == 512
-    assert config.input.input_size // config.input.output_stride == 128
+    assert config.codec.input_size == 512
+    assert config.codec.input_size // config.codec.output_stride == 128
     assert config.train.global_batch_size == 32
     optimizer = config.optimizer
     assert (optimizer.learning_rate, optimizer.final_learning_rate) == (2e-4, 1e-5)

@@ -60,8 +60,8 @@ def _golden_config(synthetic_root):
     config.model.tag_dim = 2
     config.model.coordinate_channels = True
     config.model.batch_norm = True
-    config.input.subpixel_targets = True
-    config.input.sigma = 1.0
+    config.codec.subpixel_targets = True
+    config.codec.sigma = 1.0
     config.input.flip_probability = 0.0
     config.loss.heatmap_foreground_weight = 10.0
     config.optimizer.schedule = "cosine"

@@ -1,7 +1,10 @@
 """The configuration schema (ml_collections) of multi-person pose experiments.
 
 The model, optimizer and train sections come from `training.config.task_config`; this module
-adds the pose dataset, input, loss and eval sections. Experiments in `experiments/` start from
+adds the pose dataset, codec, input, loss and eval sections. The `codec` section is the one place
+that says the input size, the output stride, the targets' sigma, `max_people` and the grouping
+decoder's options: the target encoder (training), the evaluation, predict and export all read
+it. Experiments in `experiments/` start from
 `base_config()` and override what their paper row or
 local recipe needs; `tools/train.py --config=experiments/NAME.py[:variant] --config.a.b=value`
 loads them through absl `config_flags`. Every field used by the trainer exists here, so a typo in
@@ -47,15 +50,26 @@ def base_config() -> ml_collections.ConfigDict:
         )
     )
 
-    config.input = ml_collections.ConfigDict(
+    config.codec = ml_collections.ConfigDict(
         dict(
+            # The network's input side: the training crops and the scale-1 test input.
             input_size=512,
-            output_stride=4,
+            output_stride=4,  # input pixels per heatmap pixel (4 official, 2 high-resolution)
             sigma=0.0,  # 0 = output_size / 64 (2 at 128, official)
             # Gaussians at the exact sub-pixel joint position (DARK) instead of the official
-            # integer pixel; pair with eval.adjust='taylor'.
+            # integer pixel; pair with adjust='taylor'.
             subpixel_targets=False,
-            max_people=30,
+            max_people=30,  # people encoded per training image, and decoded per test image
+            # The grouping decoder (codec.group_poses).
+            detection_threshold=0.1,
+            tag_threshold=1.0,
+            refine=True,  # fill in missing joints of each person (official)
+            adjust="official",  # official | symmetric | taylor | none
+        )
+    )
+
+    config.input = ml_collections.ConfigDict(
+        dict(
             # Decode each training image once and keep it in memory (small datasets only).
             cache_decoded_images=False,
             **augmentation_fields(),
@@ -76,16 +90,10 @@ def base_config() -> ml_collections.ConfigDict:
     config.eval = ml_collections.ConfigDict(
         dict(
             every_steps=5000,  # 0 = only at the end
-            input_size=512,
             max_images=0,  # 0 = all validation images
             flip=False,
             scales=(1.0,),
             fusion="official",
-            detection_threshold=0.1,
-            tag_threshold=1.0,
-            max_people=30,
-            refine=True,
-            adjust="official",  # official | symmetric | taylor | none (codec.group_poses)
             gt_detection_diagnostic=True,  # also AP with GT heatmaps + predicted tags
             num_drawn_images=8,
             # Drawings only (metrics use everyone): people scoring below this are not drawn;
@@ -96,17 +104,45 @@ def base_config() -> ml_collections.ConfigDict:
     return config
 
 
-def decoder_options(eval_config: Mapping[str, Any]) -> dict[str, Any]:
-    """``codec.group_poses`` keyword arguments from a config's `eval` section (a ConfigDict or
+def decoder_options(codec_config: Mapping[str, Any]) -> dict[str, Any]:
+    """``codec.group_poses`` keyword arguments from a config's `codec` section (a ConfigDict or
     the dict of a work dir's config.json)."""
-    adjust = eval_config.get("adjust", "official")
+    adjust = codec_config.get("adjust", "official")
     return {
-        "detection_threshold": eval_config["detection_threshold"],
-        "tag_threshold": eval_config["tag_threshold"],
-        "max_people": eval_config["max_people"],
-        "refine": eval_config["refine"],
+        "detection_threshold": codec_config["detection_threshold"],
+        "tag_threshold": codec_config["tag_threshold"],
+        "max_people": codec_config["max_people"],
+        "refine": codec_config["refine"],
         "adjust": False if adjust == "none" else adjust,
     }
+
+
+def codec_settings(
+    run_config: Mapping[str, Any] | None = None, **overrides: Any
+) -> dict[str, Any]:
+    """The codec settings a tool decodes with: a training run's `codec` section, else (a bare
+    `.keras` file or SavedModel) the schema's defaults, with every override that is not None
+    (the tool's flags that were given) in its place.
+
+    Args:
+        run_config: a training run's config (`core.run_dir.read_training_config`) or None.
+        **overrides: codec fields, e.g. input_size=512, tag_threshold=None (keeps the run's).
+
+    Returns:
+        The codec section as a dict; `decoder_options` of it gives the decoder's arguments.
+
+    Raises:
+        KeyError: naming an override that is not a codec field.
+    """
+    codec = base_config().codec.to_dict()
+    if run_config is not None and "codec" in run_config:
+        section = run_config["codec"]
+        codec.update(section.to_dict() if hasattr(section, "to_dict") else section)
+    unknown = sorted(set(overrides) - set(codec))
+    if unknown:
+        raise KeyError(f"not codec fields: {unknown}; the fields are {sorted(codec)}")
+    codec.update({key: value for key, value in overrides.items() if value is not None})
+    return codec
 
 
 def apply_paper_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -120,8 +156,9 @@ def apply_paper_recipe(config: ml_collections.ConfigDict) -> ml_collections.Conf
         num_stacks=4, widths=(256, 384, 512, 640, 768), stem_widths=(64, 128),
         feature_width=0, tag_dim=1, batch_norm=False, coordinate_channels=False,
     )
-    config.input.update(
-        input_size=512, output_stride=4, sigma=0.0, subpixel_targets=False, max_people=30
+    config.codec.update(
+        input_size=512, output_stride=4, sigma=0.0, subpixel_targets=False, max_people=30,
+        adjust="official",
     )
     config.loss.update(
         heatmap_weight=1.0, pull_weight=1e-3, push_weight=1e-3, push_type="exp",
@@ -134,8 +171,7 @@ def apply_paper_recipe(config: ml_collections.ConfigDict) -> ml_collections.Conf
     config.train.update(
         global_batch_size=32, num_steps=200_000, log_every=100, checkpoint_every=2000
     )
-    config.eval.update(every_steps=10_000, input_size=512, max_images=500, scales=(1.0,),
-                       flip=False, adjust="official")
+    config.eval.update(every_steps=10_000, max_images=500, scales=(1.0,), flip=False)
     return config
 
 
@@ -144,7 +180,8 @@ def shrink_for_smoke(config: ml_collections.ConfigDict) -> ml_collections.Config
     config.model.update(
         num_stacks=2, widths=(16, 16, 16, 16, 16), stem_widths=(8, 16), feature_width=16
     )
-    config.input.update(input_size=64, shuffle_buffer_size=64)
+    config.codec.update(input_size=64)
+    config.input.update(shuffle_buffer_size=64)
     config.train.update(global_batch_size=2, num_steps=2, log_every=1, checkpoint_every=1)
-    config.eval.update(every_steps=0, input_size=64, max_images=4, num_drawn_images=2)
+    config.eval.update(every_steps=0, max_images=4, num_drawn_images=2)
     return config

@@ -64,16 +64,17 @@ def evaluate_model(trainer: PoseTrainer, step: int) -> dict[str, float]:
     output_dir = os.path.join(trainer.workdir, "eval", f"step_{step}")
     os.makedirs(output_dir, exist_ok=True)
     predictor = model_predictor(trainer.model)
-    decoder = decoder_options(eval_config)
+    codec = trainer.config.codec
+    decoder = decoder_options(codec)
     inference = InferenceConfig(
-        input_size=eval_config.input_size,
+        input_size=codec.input_size,
         output_stride=trainer.model.output_stride,
         scales=tuple(eval_config.scales),
         flip=eval_config.flip,
         fusion=eval_config.fusion,
         # The diagnostic's ground-truth heatmaps are the training targets.
-        oracle_sigma=trainer.config.input.sigma or None,
-        oracle_subpixel=bool(trainer.config.input.subpixel_targets),
+        oracle_sigma=codec.sigma or None,
+        oracle_subpixel=bool(codec.subpixel_targets),
         decoder=decoder,
     )
     estimator = PoseEstimator(predictor, trainer.keypoint_info, inference)
@@ -217,7 +218,7 @@ def _record_map_pictures(
     """Heatmap and tag pictures of one validation image at the scale-1 eval input."""
     image = image_io.decode_image(record.read_image_bytes(), source=record.file_name)
     inputs = augment.eval_preprocess(
-        image, trainer.config.eval.input_size, predictor.input_multiple
+        image, trainer.config.codec.input_size, predictor.input_multiple
     )
     outputs = predictor(inputs["image"][None])  # (1, h, w, K(1+D)), last stack
     heatmaps, tags = split_outputs(
@@ -230,7 +231,7 @@ def _record_map_pictures(
         inputs["image"].numpy()[: map_h * stride, : map_w * stride],
         heatmaps.numpy()[0, :map_h, :map_w],
         tags.numpy()[0, :map_h, :map_w],
-        detection_threshold=trainer.config.eval.detection_threshold,
+        detection_threshold=trainer.config.codec.detection_threshold,
     )
 
 
@@ -253,7 +254,7 @@ def _write_drawings(
         people = people_to_draw(prediction["scores"], draw_threshold)
         picture = draw_poses(
             image, np.asarray(prediction["poses"])[people], trainer.keypoint_info.skeleton,
-            score_threshold=eval_config.detection_threshold,
+            score_threshold=trainer.config.codec.detection_threshold,
         )
         cv2.imwrite(os.path.join(drawing_dir, f"{record.image_id}.jpg"), picture[..., ::-1])
         pictures.append(picture)

@@ -1,4 +1,5 @@
-"""Training and validation data for the trainer, built from `config.dataset` and `config.input`.
+"""Training and validation data for the trainer, built from `config.dataset`, `config.codec`
+and `config.input`.
 
 `prepare_data` resolves the dataset (generating the synthetic people into the work dir when the
 experiment asks for them and they are missing) into `TrainingData`; `train_dataset` builds one
@@ -240,9 +241,9 @@ def train_dataset(
         batch_size=config.train.global_batch_size,
         keypoint_info=keypoint_info,
         augment_config=augment_config(config),
-        sigma=config.input.sigma or None,
-        subpixel_targets=bool(config.input.subpixel_targets),
-        max_people=config.input.max_people,
+        sigma=config.codec.sigma or None,
+        subpixel_targets=bool(config.codec.subpixel_targets),
+        max_people=config.codec.max_people,
         seed=config.train.seed if seed is None else seed,
         deterministic=bool(config.train.deterministic),
         input_context=input_context,

@@ -46,7 +46,7 @@ Deviations from the demo:
   after flip averaging, before the size average; maps whose maximum is <= 0 become 0).
 * Crop sizes must be multiples of the network's input multiple (64 for a 4-level hourglass),
   so the demo's 400 and 300 are not possible; default one size, 256 (``load_refiner`` takes
-  the training run's crop size, crop rule, ``eval.flip`` and ``eval.adjust`` instead);
+  the training run's crop size, crop rule, ``eval.flip`` and ``codec.adjust`` instead);
   ``(512, 384, 320)`` is a close multi-size set.
 * Crops are one bilinear warp (``crops.crop_image``), not the demo's integer cut + imresize.
 * People without any detected joint are returned unchanged (the demo never sees them: it
@@ -485,7 +485,7 @@ def load_refiner(
 
     For a refinement training run (a work dir or checkpoint prefix), the refiner's defaults
     come from its config (``training_refiner_options``): the training crop size, crop rule,
-    ``eval.flip`` and ``eval.adjust``; ``options`` override them.
+    ``eval.flip`` and ``codec.adjust``; ``options`` override them.
 
     Args:
         path: a refinement training work dir (its best checkpoint), a checkpoint prefix
@@ -512,8 +512,8 @@ def training_refiner_options(path: str | os.PathLike, keypoint_info: KeypointInf
         keypoint_info: the dataset of the poses to refine.
 
     Returns:
-        For a refinement run: crop_sizes ((refine.crop_size or input.input_size,)),
-        min_side, margin (refine.*), flip (eval.flip) and adjust (eval.adjust); for a pose run
+        For a refinement run: crop_sizes ((refine.crop_size or codec.input_size,)),
+        min_side, margin (refine.*), flip (eval.flip) and adjust (codec.adjust); for a pose run
         (its heatmaps used for refinement, with a warning): flip and adjust only.
 
     Raises:
@@ -546,11 +546,11 @@ def training_refiner_options(path: str | os.PathLike, keypoint_info: KeypointInf
             f"{keypoint_info.num_joints} ({keypoint_info.name})."
         )
     options = {}
-    evaluation = config.get("eval", {})
+    evaluation, codec = config.get("eval", {}), config.get("codec", {})
     if "flip" in evaluation:
         options["flip"] = bool(evaluation["flip"])
-    if evaluation.get("adjust") in ADJUST_MODES:
-        options["adjust"] = str(evaluation["adjust"])
+    if codec.get("adjust") in ADJUST_MODES:
+        options["adjust"] = str(codec["adjust"])
     if task != "refinement":
         logging.warning(
             "%s: config.task is %r, not 'refinement'; its heatmaps are used for refinement.",
@@ -558,7 +558,7 @@ def training_refiner_options(path: str | os.PathLike, keypoint_info: KeypointInf
         )
         return options
     refine = config.get("refine", {})
-    crop_size = int(refine.get("crop_size", 0) or config.input.input_size)
+    crop_size = int(refine.get("crop_size", 0) or config.codec.input_size)
     options["crop_sizes"] = (crop_size,)
     if "min_side" in refine:
         options["min_side"] = float(refine["min_side"])

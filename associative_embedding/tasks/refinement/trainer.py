@@ -18,7 +18,7 @@ supplies:
   refinement stage's input when the grouping is right) and goes through the inference path of
   `tasks.refinement.refine.PoseRefiner` (`crop_heatmaps`: cv2 crop at `refine.crop_size`, with
   `eval.flip` the flip-averaged heatmaps); each joint is the argmax of its heatmap with the
-  package's sub-pixel adjust (`eval.adjust`: official quarter pixel, symmetric, Taylor or none;
+  package's sub-pixel adjust (`codec.adjust`: official quarter pixel, symmetric, Taylor or none;
   `refine.locate_peaks`) mapped back to the image, its score the heatmap maximum and the
   person's score the mean of its K joint scores. Each ground-truth person is therefore exactly
   one detection, and the dataset's evaluator scores them: COCO-format data with pycocotools OKS
@@ -70,31 +70,31 @@ REFINEMENT_LOSS_PARTS = ("heatmap",)
 def refinement_base_config() -> ml_collections.ConfigDict:
     """`tasks.pose.config.base_config()` for the single-person refinement network.
 
-    Changes: `task='refinement'`, `model.tag_dim=0`, input and evaluation at 256 (64 x 64
+    Changes: `task='refinement'`, `model.tag_dim=0`, `codec.input_size` 256 (64 x 64
     heatmaps, σ = 1 as the single-person hourglass [40]), a smaller translation jitter (0.1 of
     the crop side: the crop is already centred on the person), and the `refine` section:
 
         min_side, margin   crop side = max(w, h, min_side) * margin of the keypoint box (60, 1.3,
                            the official demo's rule; the same at inference)
         crop_size          network input side of the crops in training and evaluation;
-                           0 = input.input_size
+                           0 = codec.input_size
         min_joints         training people need at least this many labelled joints
         ignore_other_people  ignore (instead of treating as background) other people's joints
         eval_batch_size    crops per forward pass during evaluation
 
-    The evaluation uses `eval.every_steps`, `max_images`, `flip`, `adjust` and
-    `num_drawn_images`; the multi-person decoder's fields (`eval.input_size`, `scales`,
-    `fusion`, the thresholds, `eval.refine` -- the decoder's fill-in of missing joints, not
-    this section) and the grouping loss weights are not used by this task.
+    The targets use `codec.sigma` and `codec.subpixel_targets`, the evaluation
+    `codec.adjust` and `eval.every_steps`, `max_images`, `flip` and `num_drawn_images`; the
+    multi-person decoder's fields (`eval.scales`, `fusion`, the codec's thresholds and
+    `codec.refine` -- the decoder's fill-in of missing joints, not this section) and the
+    grouping loss weights are not used by this task.
     """
     config = base_config()
     config.task = "refinement"
     config.model.tag_dim = 0
-    config.input.input_size = 256
+    config.codec.input_size = 256
     config.input.max_translation = 0.1
     config.loss.pull_weight = 0.0
     config.loss.push_weight = 0.0
-    config.eval.input_size = 256
     config.eval.gt_detection_diagnostic = False
     config.refine = ml_collections.ConfigDict(
         dict(
@@ -110,8 +110,8 @@ def refinement_base_config() -> ml_collections.ConfigDict:
 
 
 def crop_size_of(config: ml_collections.ConfigDict) -> int:
-    """The crop (network input) side: `refine.crop_size`, or `input.input_size` when 0."""
-    return int(config.refine.crop_size or config.input.input_size)
+    """The crop (network input) side: `refine.crop_size`, or `codec.input_size` when 0."""
+    return int(config.refine.crop_size or config.codec.input_size)
 
 
 def crop_config_of(config: ml_collections.ConfigDict) -> refine_data.PersonCropConfig:
@@ -348,7 +348,7 @@ class RefinementTrainer(Trainer):
         multiple = int(self.model.input_multiple)
         if self.crop_size % multiple:
             raise ValueError(
-                f"crop size {self.crop_size} (refine.crop_size or input.input_size) must be a "
+                f"crop size {self.crop_size} (refine.crop_size or codec.input_size) must be a "
                 f"multiple of the network's input multiple {multiple}"
             )
 
@@ -386,8 +386,8 @@ class RefinementTrainer(Trainer):
             keypoint_info=self.keypoint_info,
             augment_config=self.augment_config(),
             crop_config=self.crop_config,
-            sigma=config.input.sigma or None,
-            subpixel_targets=bool(config.input.subpixel_targets),
+            sigma=config.codec.sigma or None,
+            subpixel_targets=bool(config.codec.subpixel_targets),
             seed=seed,
             deterministic=bool(config.train.deterministic),
             input_context=input_context,
@@ -421,7 +421,7 @@ class RefinementTrainer(Trainer):
         )
 
     def adjust(self) -> str:
-        adjust = self.config.eval.adjust
+        adjust = self.config.codec.adjust
         return "official" if adjust is True else "none" if adjust is False else str(adjust)
 
     def evaluate(self, step: int) -> dict[str, float]:

@@ -3,7 +3,9 @@
 It shares the model, optimizer and train sections (and their defaults) with every task
 (`training.config.task_config`), so the tasks use one model builder, one loop and one
 driver; `task = 'segmentation'` selects `SegmentationTrainer` in `tools/train.py`. The dataset,
-input, loss and eval sections are the segmentation ones below. Paper settings (Sec. 4.2):
+codec, input, loss and eval sections are the segmentation ones below; `codec` says once what the
+instance target encoder and the instance decoder share (input size, output stride) and holds
+each one's options. Paper settings (Sec. 4.2):
 256 input / 64 output, grouping loss weight 1e-4, three test scales (x0.5, x1, x1.5) whose
 proposals are merged by NMS.
 """
@@ -16,9 +18,15 @@ from typing import Any
 
 import ml_collections
 
+from associative_embedding.tasks.segmentation.config_checks import DATASET_KINDS
 from associative_embedding.training.config import augmentation_fields, task_config
 
-DATASET_KINDS = ("synthetic_shapes", "coco", "voc")
+__all__ = [
+    "DATASET_KINDS",
+    "instance_decoder_options",
+    "segmentation_base_config",
+    "shrink_segmentation_for_smoke",
+]
 
 
 def segmentation_base_config() -> ml_collections.ConfigDict:
@@ -48,17 +56,33 @@ def segmentation_base_config() -> ml_collections.ConfigDict:
         )
     )
 
-    config.input = ml_collections.ConfigDict(
+    config.codec = ml_collections.ConfigDict(
         dict(
+            # The network's input side: the training crops and the scale-1 test input.
             input_size=256,
             output_stride=4,
+            # The target encoder (data.instances): instances encoded per training image, the
+            # pixels each one contributes to the grouping loss, and area-averaged detection
+            # targets.
             max_instances=20,
             pixels_per_instance=16,
+            area_average_targets=True,
+            # The instance decoder (codec.instance_decode.decode_instances).
+            detection_threshold=0.5,
+            bandwidth=0.5,  # tag-space window of the histogram / density NMS
+            method="auto",  # 'auto' | 'histogram' (D = 1) | 'density'
+            min_instance_pixels=10,
+            max_output_instances=30,  # instances decoded per test image
+            max_tag_distance=0.0,  # 0 = every foreground pixel joins its nearest identifier
+        )
+    )
+
+    config.input = ml_collections.ConfigDict(
+        dict(
             # Supervised instance sizes, sqrt(visible area) in input pixels (paper: objects
             # outside a size range are masked out of the loss). 0 / inf = every size.
             min_instance_size=0.0,
             max_instance_size=math.inf,
-            area_average_targets=True,
             **augmentation_fields(),
         )
     )
@@ -77,32 +101,25 @@ def segmentation_base_config() -> ml_collections.ConfigDict:
     config.eval = ml_collections.ConfigDict(
         dict(
             every_steps=5000,
-            input_size=256,
             max_images=0,
             scales=(0.5, 1.0, 1.5),  # paper: proposals at x0.5, x1, x1.5, NMS across scales
             scale_nms_iou=0.5,
-            detection_threshold=0.5,
-            bandwidth=0.5,  # tag-space window of the histogram / density NMS
-            method="auto",  # 'auto' | 'histogram' (D = 1) | 'density'
-            min_instance_pixels=10,
-            max_instances=30,
-            max_tag_distance=0.0,  # 0 = every foreground pixel joins its nearest identifier
             num_drawn_images=8,
         )
     )
     return config
 
 
-def instance_decoder_options(eval_config: Mapping[str, Any]) -> dict[str, Any]:
-    """`codec.instance_decode.decode_instances` keyword arguments from an `eval` section (a
+def instance_decoder_options(codec_config: Mapping[str, Any]) -> dict[str, Any]:
+    """`codec.instance_decode.decode_instances` keyword arguments from a `codec` section (a
     ConfigDict or the dict of a work dir's config.json)."""
-    max_distance = float(eval_config.get("max_tag_distance", 0.0))
+    max_distance = float(codec_config.get("max_tag_distance", 0.0))
     return {
-        "detection_threshold": float(eval_config["detection_threshold"]),
-        "bandwidth": float(eval_config["bandwidth"]),
-        "method": eval_config.get("method", "auto"),
-        "min_instance_pixels": int(eval_config["min_instance_pixels"]),
-        "max_instances": int(eval_config["max_instances"]),
+        "detection_threshold": float(codec_config["detection_threshold"]),
+        "bandwidth": float(codec_config["bandwidth"]),
+        "method": codec_config.get("method", "auto"),
+        "min_instance_pixels": int(codec_config["min_instance_pixels"]),
+        "max_instances": int(codec_config["max_output_instances"]),
         "max_tag_distance": max_distance if max_distance > 0 else None,
     }
 
@@ -112,9 +129,8 @@ def shrink_segmentation_for_smoke(config: ml_collections.ConfigDict) -> ml_colle
     config.model.update(
         num_stacks=2, widths=(16, 16, 16, 16, 16), stem_widths=(8, 16), feature_width=16
     )
-    config.input.update(input_size=64, shuffle_buffer_size=64, max_instances=8,
-                        pixels_per_instance=4)
+    config.codec.update(input_size=64, max_instances=8, pixels_per_instance=4)
+    config.input.update(shuffle_buffer_size=64)
     config.train.update(global_batch_size=2, num_steps=2, log_every=1, checkpoint_every=1)
-    config.eval.update(every_steps=0, input_size=64, max_images=4, num_drawn_images=2,
-                       scales=(1.0,))
+    config.eval.update(every_steps=0, max_images=4, num_drawn_images=2, scales=(1.0,))
     return config

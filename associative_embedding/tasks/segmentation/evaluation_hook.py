@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 
 def segmenter_from_config(model: Any, config: Any) -> InstanceSegmenter:
-    """The `InstanceSegmenter` of a training config's eval section.
+    """The `InstanceSegmenter` of a training config's codec and eval sections.
 
     Args:
         model: a Keras model or an `modeling.loading.Predictor` (`load_predictor`).
@@ -42,11 +42,11 @@ def segmenter_from_config(model: Any, config: Any) -> InstanceSegmenter:
         predictor,
         num_categories=int(config.dataset.num_categories),
         tag_dim=int(config.model.tag_dim),
-        input_size=int(eval_config.input_size),
-        output_stride=int(config.input.output_stride),
+        input_size=int(config.codec.input_size),
+        output_stride=int(config.codec.output_stride),
         scales=tuple(eval_config.scales),
         scale_nms_iou=float(eval_config.scale_nms_iou),
-        decoder=instance_decoder_options(eval_config),
+        decoder=instance_decoder_options(config.codec),
     )
 
 

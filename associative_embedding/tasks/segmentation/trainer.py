@@ -141,14 +141,14 @@ class SegmentationTrainer(Trainer):
         return data
 
     def target_config(self) -> InstanceTargetConfig:
-        inputs = self.config.input
+        inputs, codec = self.config.input, self.config.codec
         return InstanceTargetConfig(
             num_categories=int(self.config.dataset.num_categories),
-            max_instances=int(inputs.max_instances),
-            pixels_per_instance=int(inputs.pixels_per_instance),
+            max_instances=int(codec.max_instances),
+            pixels_per_instance=int(codec.pixels_per_instance),
             min_instance_size=float(inputs.min_instance_size),
             max_instance_size=float(inputs.max_instance_size),
-            area_average_targets=bool(inputs.area_average_targets),
+            area_average_targets=bool(codec.area_average_targets),
         )
 
     def build_replica_dataset(

@@ -161,11 +161,11 @@ def test_drawings_leave_out_people_below_the_draw_threshold(
     # A confident person on the left, a phantom (score 0.05, joints filled at 1.0) on the right.
     prediction = {"poses": np.stack([_person(30, 0.9), _person(130, 1.0)]),
                   "scores": np.array([0.9, 0.05], np.float32)}
-    eval_config = ml_collections.ConfigDict(
-        {"draw_threshold": draw_threshold, "detection_threshold": 0.1}
-    )
+    eval_config = ml_collections.ConfigDict({"draw_threshold": draw_threshold})
+    codec_config = ml_collections.ConfigDict({"detection_threshold": 0.1})
     trainer = types.SimpleNamespace(
-        config=ml_collections.ConfigDict({"eval": eval_config}), keypoint_info=COCO,
+        config=ml_collections.ConfigDict({"eval": eval_config, "codec": codec_config}),
+        keypoint_info=COCO,
         is_chief=False,
     )
     evaluation_hook._write_drawings(trainer, [(_Record(image), prediction)], [], str(tmp_path), 1)

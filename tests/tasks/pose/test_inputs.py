@@ -78,15 +78,16 @@ def test_targets_of_augmented_photos_land_on_the_annotated_joints(shared_data, t
     # Sigma 1 at 256 input, so that a joint's left/right partner channel is low at its pixel.
     config.input.update(
         max_rotation_degrees=30.0, scale_range=(0.75, 1.25), max_translation=0.2,
-        flip_probability=0.5, sigma=1.0, input_size=256,
+        flip_probability=0.5,
     )
+    config.codec.update(sigma=1.0, input_size=256)
     config.train.global_batch_size = 8
     data = inputs.prepare_data(config, str(tmp_path))
     records = {record.image_id: record for record in data.train_records}
     keypoint_info = get_keypoint_info("coco")
     flip_index = np.asarray(keypoint_info.flip_index)
     mirrored = flip_index != np.arange(keypoint_info.num_joints)
-    stride, size = config.input.output_stride, config.input.input_size
+    stride, size = config.codec.output_stride, config.codec.input_size
     dataset = inputs.train_dataset(config, data, keypoint_info, seed=5, include_metadata=True)
 
     seen_flips, own, swapped, peaks = set(), [], [], 0

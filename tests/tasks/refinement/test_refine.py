@@ -404,7 +404,8 @@ def tiny_models(tmp_path_factory):
     config = refinement_base_config()
     config.model.update(TINY)
     config.refine.crop_size = 64
-    config.eval.update(flip=False, adjust="taylor")
+    config.eval.update(flip=False)
+    config.codec.adjust = "taylor"
     workdir = folder / "refine_run"
     workdir.mkdir()
     (workdir / CONFIG_NAME).write_text(config.to_json_best_effort(indent=2))
@@ -422,7 +423,7 @@ def test_load_refiner_from_keras_file_and_work_dir(tiny_models):
         refined, _ = refiner(image, poses, scores)
         assert refined.shape == poses.shape and np.isfinite(refined).all()
         assert refiner.stats.people == 2
-    # A training run's settings are the defaults: crop size, eval.flip, eval.adjust.
+    # A training run's settings are the defaults: crop size, eval.flip, codec.adjust.
     refiner = load_refiner(tiny_models / "refine_run", COCO)
     assert (refiner.crop_sizes, refiner.flip, refiner.adjust) == ((64,), False, "taylor")
     assert (refiner.min_side, refiner.margin) == (60.0, 1.3)

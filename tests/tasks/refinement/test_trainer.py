@@ -143,7 +143,7 @@ def test_coco_config_states_the_chosen_recipe():
     assert config.task == "refinement" and config.model.tag_dim == 0
     assert config.model.num_stacks == 4 and not config.model.batch_norm
     assert tuple(config.model.widths) == (256, 384, 512, 640, 768)
-    assert config.input.input_size == 256 and config.refine.crop_size == 0
+    assert config.codec.input_size == 256 and config.refine.crop_size == 0
     assert (config.refine.min_side, config.refine.margin) == (60.0, 1.3)
     assert config.train.global_batch_size == 32 and config.optimizer.learning_rate == 2e-4
     assert config.dataset.train_annotations == ""  # paths come from flags

@@ -82,8 +82,8 @@ def test_voc_paper_settings():
     config = _config("voc_seg_hg")
     assert config.task == "segmentation" and config.dataset.kind == "voc"
     assert config.dataset.num_categories == 20
-    assert config.input.input_size == 256
-    assert config.input.input_size // config.input.output_stride == 64
+    assert config.codec.input_size == 256
+    assert config.codec.input_size // config.codec.output_stride == 64
     assert (config.loss.pull_weight, config.loss.push_weight) == (1e-4, 1e-4)
     assert config.loss.normalization == "sum" and config.loss.push_type == "exp"
     assert tuple(config.eval.scales) == (0.5, 1.0, 1.5)

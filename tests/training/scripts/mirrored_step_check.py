@@ -58,7 +58,7 @@ def _compare(config, workdir: str) -> dict:
     initial = single.model.get_weights()
     mirrored.model.set_weights(initial)
 
-    batches = [fixed_batch(GLOBAL_BATCH, config.input.input_size, seed=s) for s in range(STEPS)]
+    batches = [fixed_batch(GLOBAL_BATCH, config.codec.input_size, seed=s) for s in range(STEPS)]
     result = {"single": [], "mirrored": [], "max_weight_difference": [], "max_weight_change": []}
     for step, batch in enumerate(batches):
         for name, trainer in (("single", single), ("mirrored", mirrored)):

@@ -26,7 +26,7 @@ def tiny_config(**overrides) -> ml_collections.ConfigDict:
     config.model.stem_widths = (8, 16)
     config.model.feature_width = 16
     config.model.batch_norm = False
-    config.input.input_size = 64
+    config.codec.input_size = 64
     config.input.shuffle_buffer_size = 8
     config.loss.pull_weight = 1e-2
     config.loss.push_weight = 1e-2
@@ -38,7 +38,6 @@ def tiny_config(**overrides) -> ml_collections.ConfigDict:
     config.train.log_every = 1
     config.train.checkpoint_every = 1
     config.eval.every_steps = 0
-    config.eval.input_size = 64
     config.eval.max_images = 1
     config.eval.num_drawn_images = 1
     config.eval.gt_detection_diagnostic = False
