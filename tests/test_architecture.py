@@ -88,8 +88,8 @@ def _lint_imports_command() -> list[str]:
 
 
 def test_import_contracts_hold():
-    """setup.cfg's [importlinter] contracts: the layers, the task registry above the tasks, and
-    the tasks independent of each other."""
+    """setup.cfg's [importlinter] contracts: the layers, and the tasks independent of each other
+    with the task registry above them."""
     environment = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
     result = subprocess.run(
         _lint_imports_command(), cwd=PROJECT_ROOT, capture_output=True, text=True,

@@ -19,17 +19,30 @@ from absl import logging
 class EvaluationBookkeeping:
     """Keeps the best checkpoint and the metrics files of the evaluations during training.
 
-    Expects `workdir`, `is_chief`, `model`, `best_metric` and `evaluate(step)` on the
-    instance (the trainer's).
+    Expects `workdir`, `is_chief`, `model`, `best_metric`, `config`, `data` (with
+    `val_records`) and `evaluate(step)` on the instance (the trainer's).
     """
 
     workdir: str
     is_chief: bool
     model: Any
     best_metric: str
+    config: Any
+    data: Any
 
     def evaluate(self, step: int) -> dict[str, float]:
         raise NotImplementedError
+
+    def evaluation_records(self) -> list[Any]:
+        """The validation records an evaluation scores: the first `eval.max_images` of
+        `data.val_records` (all of them when 0)."""
+        records = self.data.val_records
+        max_images = int(self.config.eval.max_images)
+        return records[:max_images] if max_images > 0 else records
+
+    def evaluation_dir(self, step: int) -> str:
+        """WORKDIR/eval/step_<step>: where the evaluation at `step` writes its files."""
+        return os.path.join(self.workdir, "eval", f"step_{step}")
 
     def _metrics_path(self) -> str:
         return os.path.join(self.workdir, "metrics.json")
@@ -105,7 +118,7 @@ class EvaluationBookkeeping:
                 f"  best {key}: {best[key]:.3f} at step {best.get('step')} "
                 f"(checkpoint {os.path.join(self.workdir, 'best', 'model')})"
             )
-        eval_dir = os.path.join(self.workdir, "eval", f"step_{metrics.get('step')}")
+        eval_dir = self.evaluation_dir(metrics.get("step"))
         drawing_dir = os.path.join(eval_dir, "drawings")
         if os.path.isdir(drawing_dir):
             count = sum(1 for name in os.listdir(drawing_dir) if not name.startswith("."))

@@ -58,10 +58,8 @@ def evaluate_model(trainer: PoseTrainer, step: int) -> dict[str, float]:
     """
     eval_config = trainer.config.eval
     data = trainer.data
-    records = data.val_records
-    if eval_config.max_images > 0:
-        records = records[: eval_config.max_images]
-    output_dir = os.path.join(trainer.workdir, "eval", f"step_{step}")
+    records = trainer.evaluation_records()
+    output_dir = trainer.evaluation_dir(step)
     os.makedirs(output_dir, exist_ok=True)
     predictor = model_predictor(trainer.model)
     codec = trainer.config.codec

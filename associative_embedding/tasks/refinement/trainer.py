@@ -431,12 +431,9 @@ class RefinementTrainer(Trainer):
         to TensorBoard ('eval/crops').
         """
         eval_config = self.config.eval
-        records = self.data.val_records
-        if eval_config.max_images > 0:
-            records = records[: eval_config.max_images]
-        output_dir = os.path.join(self.workdir, "eval", f"step_{step}")
+        output_dir = self.evaluation_dir(step)
         metrics, kept = evaluate_people(
-            self.refiner(), self.data.val_split, records, adjust=self.adjust(),
+            self.refiner(), self.data.val_split, self.evaluation_records(), adjust=self.adjust(),
             output_dir=output_dir, num_kept=int(eval_config.num_drawn_images),
         )
         self._write_drawings(kept, output_dir, step)

@@ -86,15 +86,10 @@ def evaluate_segmenter(
 
 def evaluate_segmentation(trainer: SegmentationTrainer, step: int) -> dict[str, float]:
     """Evaluates the trainer's model on its validation records; returns the metrics."""
-    eval_config = trainer.config.eval
-    data = trainer.data
-    records = data.val_records
-    if eval_config.max_images > 0:
-        records = records[: eval_config.max_images]
-    output_dir = os.path.join(trainer.workdir, "eval", f"step_{step}")
     metrics, drawings = evaluate_segmenter(
-        segmenter_from_config(trainer.model, trainer.config), records, data.categories,
-        output_dir, num_drawn_images=eval_config.num_drawn_images,
+        segmenter_from_config(trainer.model, trainer.config), trainer.evaluation_records(),
+        trainer.data.categories, trainer.evaluation_dir(step),
+        num_drawn_images=trainer.config.eval.num_drawn_images,
     )
     if drawings and trainer.is_chief:
         writer = tf.summary.create_file_writer(os.path.join(trainer.workdir, "tensorboard"))
