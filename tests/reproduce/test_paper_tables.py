@@ -28,7 +28,7 @@ PAPER_TEXT = (
     / "associative_embedding_paper.txt"
 )
 
-# The "Our method" rows as the issue (AE-7) lists them, checked by hand against the paper.
+# The paper's "Our method" rows, checked by hand against its tables.
 ISSUE_NUMBERS = {
     (1, "ours"): (92.1, 89.3, 78.9, 69.8, 76.2, 71.6, 64.7, 77.5),
     (2, "ours"): (0.663, 0.865, 0.727, 0.613, 0.732, 0.715, 0.897, 0.772, 0.662, 0.787),

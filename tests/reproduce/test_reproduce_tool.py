@@ -1,4 +1,4 @@
-"""End-to-end tests of tools/reproduce.py (issue AE-7's acceptance: --table 4 --smoke)."""
+"""End-to-end tests of tools/reproduce.py (the README's command: --table 4 --smoke)."""
 
 from __future__ import annotations
 

@@ -5,5 +5,6 @@ the evaluation run during training (``evaluation_hook``), test-time estimation o
 records (``estimator``: multi-scale, flip, oracles, refinement) and on images in memory
 (``image_estimator``), the prediction loop of ``tools/predict.py`` (``predict``) and the
 paper's ground-truth oracles (``oracle``). Submodules are imported where used (the package
-itself loads no TensorFlow).
+itself loads no TensorFlow; importing it registers every task's config checks, see
+``tasks.registry``).
 """
