@@ -22,6 +22,7 @@ from associative_embedding.core.config_checks import (
 from associative_embedding.tasks.pose.config_checks import check_pose_config
 from associative_embedding.tasks.refinement.config_checks import check_refinement_config
 from associative_embedding.tasks.segmentation.config_checks import check_segmentation_config
+from associative_embedding.tasks.tracking.config_checks import check_tracking_config
 
 if TYPE_CHECKING:
     import ml_collections
@@ -102,4 +103,8 @@ register_task(Task(
 register_task(Task(
     "refinement", f"{_TASKS_PACKAGE}.refinement.trainer:RefinementTrainer",
     f"{_TASKS_PACKAGE}.refinement.trainer:refinement_base_config", check_refinement_config,
+))
+register_task(Task(
+    "tracking", f"{_TASKS_PACKAGE}.tracking.trainer:TrackingTrainer",
+    f"{_TASKS_PACKAGE}.tracking.config:tracking_base_config", check_tracking_config,
 ))
