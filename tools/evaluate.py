@@ -55,6 +55,7 @@ from absl import app, flags, logging  # noqa: E402
 
 from associative_embedding.conversion import release_config  # noqa: E402
 from associative_embedding.core import run_dir  # noqa: E402
+from associative_embedding.core.keypoint_info import KEYPOINT_SETS  # noqa: E402
 from associative_embedding.data import readers  # noqa: E402
 from associative_embedding.data.annotation_checks import AnnotationError  # noqa: E402
 from associative_embedding.evaluation.coco_keypoints import RESULTS_FILE_NAME  # noqa: E402
@@ -77,8 +78,9 @@ _MODEL = flags.DEFINE_string(
     "checkpoint); not needed with both oracles.",
 )
 _DATASET = flags.DEFINE_enum(
-    "dataset", "auto", ["auto", "coco", "crowdpose", "mpii"],
-    "Keypoint metadata (OKS sigmas, flip index, grouping order); auto: from the joint count.",
+    "dataset", "auto", ["auto", *KEYPOINT_SETS],
+    "Keypoint metadata (OKS sigmas, flip index, grouping order); auto: the set whose joint "
+    "names the annotations list (PoseTrack files: posetrack), else from the joint count.",
 )
 _INPUT_SIZE = flags.DEFINE_integer(
     "input_size", None, "Long side of the scale-1 input; 0 keeps the original resolution "

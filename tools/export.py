@@ -34,6 +34,7 @@ startup.start_tool()
 from absl import app, flags  # noqa: E402
 
 from associative_embedding.conversion import release_config  # noqa: E402
+from associative_embedding.core.keypoint_info import KEYPOINT_SETS  # noqa: E402
 from associative_embedding.tasks.refinement import flags as refinement_flags  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A tools/train.py work dir: its best checkpoint.")
@@ -46,7 +47,7 @@ _EXPORT_DIR = flags.DEFINE_string("export_dir", None, "TF Serving base path; <ve
 _VERSION = flags.DEFINE_integer("version", 1, "Version sub-directory (positive integer).")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing version directory.")
 _DATASET = flags.DEFINE_enum(
-    "dataset", "auto", ["auto", "coco", "crowdpose", "mpii"],
+    "dataset", "auto", ["auto", *KEYPOINT_SETS],
     "Keypoint metadata; auto: the training config's, else from the joint count.",
 )
 _INPUT_SIZE = flags.DEFINE_integer(

@@ -5,12 +5,18 @@ decoding order, COCO evaluation, drawing) reads it from here, so a new dataset i
 
 Facts come from the official pose-ae-train code (flip indices, COCO grouping order) and the
 datasets' own definitions (COCO and CrowdPose OKS sigmas as published with their evaluation
-code; MPII sigmas as used by mmpose for OKS-style evaluation of MPII).
+code; MPII sigmas as used by mmpose for OKS-style evaluation of MPII; PoseTrack's joints as its
+annotation files name them, sources at ``POSETRACK``).
+
+A bare joint count (a model's output channels, a file that names no set) stands for COCO,
+CrowdPose or MPII (``keypoint_info_for_num_joints``); PoseTrack shares COCO's 17 and is known
+by its joint names instead (``keypoint_info_for_names``), which every PoseTrack file carries.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -20,7 +26,7 @@ class KeypointInfo:
     """Static description of one dataset's keypoints.
 
     Attributes:
-        name: dataset name ("coco", "crowdpose", "mpii").
+        name: dataset name ("coco", "crowdpose", "mpii", "posetrack").
         joint_names: K joint names, in the dataset's annotation order.
         flip_index: (K,) joint index that joint k becomes after a horizontal flip.
         sigmas: (K,) OKS sigmas used by COCO-style evaluation.
@@ -126,7 +132,46 @@ MPII = KeypointInfo(
     grouping_order=(9, 8, 7, 6, 12, 13, 2, 3, 11, 14, 1, 4, 10, 15, 0, 5),
 )
 
-_BY_NAME = {info.name: info for info in (COCO, CROWDPOSE, MPII)}
+# PoseTrack 2018: COCO's 17-joint layout, but joints 1 and 2 are the bottom and the top of the
+# head (not the eyes), and the ears are never annotated (15 joints are labelled).
+POSETRACK = KeypointInfo(
+    name="posetrack",
+    # The `categories[0].keypoints` of every PoseTrack 2018 annotation file.
+    joint_names=(
+        "nose", "head_bottom", "head_top", "left_ear", "right_ear",
+        "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+        "left_wrist", "right_wrist", "left_hip", "right_hip",
+        "left_knee", "right_knee", "left_ankle", "right_ankle",
+    ),
+    # COCO's, except that head_bottom and head_top lie on the body's mid-line: a mirror image
+    # keeps them (COCO's swaps 1 <-> 2, its eyes); mmpose's posetrack18 dataset info agrees.
+    flip_index=(0, 1, 2, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15),
+    # PoseTrack's own evaluation (poseval) scores joints by head-size-normalised distance
+    # (PCKh), not OKS, so there are no official sigmas. COCO's are used for the joints COCO
+    # shares (nose, ears, limbs); head_bottom and head_top are placed less precisely than eyes
+    # (the chin/neck and the crown have no sharp landmark), so they take OpenPifPaf's
+    # PoseTrack values (0.08, 0.06) instead of COCO's eye sigma (0.025, which mmpose keeps).
+    sigmas=(
+        0.026, 0.08, 0.06, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072,
+        0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089,
+    ),
+    # mmpose's posetrack18 skeleton: COCO's limbs and torso; the head hangs from head_bottom
+    # (nose - head_bottom, nose - head_top, head_bottom - shoulders); no ear limbs.
+    skeleton=(
+        (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6),
+        (5, 7), (6, 8), (7, 9), (8, 10), (0, 1), (0, 2), (1, 5), (1, 6),
+    ),
+    # COCO's official order with the head first: head_bottom (the neck, seldom occluded, on
+    # the mid-line), head_top, nose, then shoulders, hips, elbows, wrists, knees, ankles; the
+    # never-annotated ears last, so their (untrained) detections never seed a person.
+    grouping_order=(1, 2, 0, 5, 6, 11, 12, 7, 8, 9, 10, 13, 14, 15, 16, 3, 4),
+)
+
+_BY_NAME = {info.name: info for info in (COCO, CROWDPOSE, MPII, POSETRACK)}
+#: Every registered keypoint set's name (config.dataset.keypoints, the tools' --dataset).
+KEYPOINT_SETS = tuple(_BY_NAME)
+# The set a bare joint count stands for; PoseTrack (17, like COCO) is told by its joint names.
+_BY_NUM_JOINTS = {info.num_joints: info for info in (COCO, CROWDPOSE, MPII)}
 
 
 def get_keypoint_info(name: str) -> KeypointInfo:
@@ -140,8 +185,24 @@ def get_keypoint_info(name: str) -> KeypointInfo:
 
 
 def keypoint_info_for_num_joints(num_joints: int) -> KeypointInfo:
-    """Returns the registered dataset with `num_joints` joints (17 → COCO, 14 → CrowdPose...)."""
-    matches = [info for info in _BY_NAME.values() if info.num_joints == num_joints]
-    if len(matches) != 1:
-        raise ValueError(f"No unique keypoint dataset with {num_joints} joints.")
-    return matches[0]
+    """Returns the set a bare joint count stands for (17 → COCO, 14 → CrowdPose, 16 → MPII).
+
+    PoseTrack also has 17 joints; a count alone never means it (see the module docstring).
+    """
+    try:
+        return _BY_NUM_JOINTS[int(num_joints)]
+    except KeyError:
+        raise ValueError(f"No unique keypoint dataset with {num_joints} joints.") from None
+
+
+def keypoint_info_for_names(joint_names: Sequence[str]) -> KeypointInfo | None:
+    """Returns the registered set with exactly these joint names in this order, else None.
+
+    Args:
+        joint_names: K joint names, e.g. a COCO-format file's ``categories[0].keypoints``.
+    """
+    names = tuple(str(name) for name in joint_names)
+    for info in _BY_NAME.values():
+        if info.joint_names == names:
+            return info
+    return None

@@ -35,6 +35,11 @@ video reader keeps them, flagged, as the frames between annotated ones).
 
 Frame index: the number in the file name's stem (``000123.jpg`` -> 123), else ``frame_id``.
 Videos are returned sorted by id and their frames by index.
+
+Joints: PoseTrack's 17 (``core.keypoint_info.POSETRACK``: COCO's layout with head_bottom and
+head_top in place of the eyes, which a flip must not swap), told by the joint names the file
+lists (``keypoint_info_of``); each video carries its set, and ``data.readers.read_split``
+reports it for the flat records.
 """
 
 from __future__ import annotations
@@ -48,6 +53,12 @@ from typing import Any
 
 import numpy as np
 
+from associative_embedding.core.keypoint_info import (
+    POSETRACK,
+    KeypointInfo,
+    keypoint_info_for_names,
+    keypoint_info_for_num_joints,
+)
 from associative_embedding.core.record import PoseRecord
 from associative_embedding.data import coco
 from associative_embedding.data.annotation_checks import raise_for_skipped
@@ -85,10 +96,18 @@ class PoseTrackFrame:
 
 @dataclasses.dataclass
 class PoseTrackVideo:
-    """The frames of one video, sorted by frame index."""
+    """The frames of one video, sorted by frame index.
+
+    Attributes:
+        video_id: the video's id.
+        frames: its frames.
+        keypoint_info: the joint set of its keypoints (``POSETRACK`` for PoseTrack 2018
+            files; ``keypoint_info_of``).
+    """
 
     video_id: str
     frames: list[PoseTrackFrame]
+    keypoint_info: KeypointInfo = POSETRACK
 
     @property
     def labeled_frames(self) -> list[PoseTrackFrame]:
@@ -98,6 +117,28 @@ class PoseTrackVideo:
 def is_posetrack_file(path: str, head: bytes) -> bool:
     """Format detector: a JSON object whose first bytes name PoseTrack's video fields."""
     return head.startswith(b"{") and any(marker in head for marker in _DETECTION_MARKERS)
+
+
+def keypoint_info_of(report: coco.ReadReport) -> KeypointInfo:
+    """The joint set of a PoseTrack file from the joint names it lists.
+
+    A registered set with exactly those names (PoseTrack 2018's own: ``POSETRACK``), else, for
+    17 unnamed or renamed joints, ``POSETRACK`` all the same (the format's joints are
+    PoseTrack's whatever a conversion called them), else the set the count stands for.
+
+    Args:
+        report: the read report (its ``keypoint_names``: the category's K joint names).
+
+    Raises:
+        ValueError: when no registered set has that many joints.
+    """
+    names = tuple(report.keypoint_names)
+    by_names = keypoint_info_for_names(names)
+    if by_names is not None:
+        return by_names
+    if len(names) == POSETRACK.num_joints:
+        return POSETRACK
+    return keypoint_info_for_num_joints(len(names))
 
 
 def _frame_index(image: dict, file_name: str) -> int | None:
@@ -231,8 +272,9 @@ def read_posetrack(
     report.num_people_kept = sum(
         frame.record.num_people for frames in videos.values() for frame in frames.values()
     )
+    keypoint_info = keypoint_info_of(report)
     result = [
-        PoseTrackVideo(video_id, [frames[index] for index in sorted(frames)])
+        PoseTrackVideo(video_id, [frames[index] for index in sorted(frames)], keypoint_info)
         for video_id, frames in sorted(videos.items())
     ]
     return result, report

@@ -18,6 +18,7 @@ from absl import logging
 from associative_embedding.core.keypoint_info import (
     KeypointInfo,
     get_keypoint_info,
+    keypoint_info_for_names,
     keypoint_info_for_num_joints,
 )
 from associative_embedding.core.record import PoseRecord
@@ -42,12 +43,16 @@ class KeypointReader:
         read: (annotation_file, image_dir, *, split_role, strict, ...) -> (records, report),
             the report having ``issues``, ``num_images_listed`` and ``checked``.
         num_joints: the report -> the dataset's number of joints.
+        keypoint_info: the report -> the format's joint set, for a format whose joints are
+            not told by their count (PoseTrack's 17 are not COCO's); None: by the joint names
+            the file lists, else by the count (``read_split``'s 'auto').
     """
 
     name: str
     detect: Callable[[str, bytes], bool]
     read: Callable[..., tuple[list[PoseRecord], Any]]
     num_joints: Callable[[Any], int]
+    keypoint_info: Callable[[Any], KeypointInfo] | None = None
 
 
 #: The registered readers, in detection order.
@@ -128,7 +133,9 @@ def read_split(
     Args:
         annotation_file: COCO-format JSON, MPII JSON conversion or the MPII .mat release.
         image_dir: the images' folder.
-        dataset: 'coco', 'crowdpose', 'mpii' or 'auto' (from the number of joints).
+        dataset: a keypoint set ('coco', 'crowdpose', 'mpii', 'posetrack') or 'auto': the set
+            whose joint names the file lists (a PoseTrack file's head_bottom and head_top make
+            it 'posetrack'), else the one its number of joints stands for.
         skip_missing_images: skip (count and warn about) images whose file is missing
             instead of raising.
         strict: raise ``annotation_checks.AnnotationError`` (naming the file and the ids)
@@ -148,8 +155,12 @@ def read_split(
         strict=strict,
     )
     num_joints = reader.num_joints(report)
-    if dataset == "auto":
-        keypoint_info = keypoint_info_for_num_joints(num_joints)
+    if dataset == "auto" and reader.keypoint_info is not None:
+        keypoint_info = reader.keypoint_info(report)
+    elif dataset == "auto":
+        keypoint_info = keypoint_info_for_names(getattr(report, "keypoint_names", ()))
+        if keypoint_info is None or keypoint_info.num_joints != num_joints:
+            keypoint_info = keypoint_info_for_num_joints(num_joints)
     else:
         keypoint_info = get_keypoint_info(dataset)
         if keypoint_info.num_joints != num_joints:
@@ -184,7 +195,7 @@ register_reader(KeypointReader(
 ))
 register_reader(KeypointReader(
     posetrack.FORMAT_POSETRACK, posetrack.is_posetrack_file, posetrack.read_posetrack_records,
-    lambda report: len(report.keypoint_names),
+    lambda report: len(report.keypoint_names), posetrack.keypoint_info_of,
 ))
 register_reader(KeypointReader(
     FORMAT_COCO, lambda path, head: head.startswith(b"{"), coco.read_coco_keypoints,

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from associative_embedding.core.keypoint_info import COCO, POSETRACK
 from associative_embedding.data import posetrack, readers
 from associative_embedding.data.annotation_checks import AnnotationError
 
@@ -153,3 +154,50 @@ def test_duplicate_frame_is_skipped(root, combined, tmp_path):
     assert report.issues["frame_duplicate"] == 1
     with pytest.raises(AnnotationError, match="frame_duplicate"):
         posetrack.read_posetrack(path, root, strict=True)
+
+
+def test_the_reader_yields_the_posetrack_joint_set(root):
+    annotation_file = root / "annotations" / "test_posetrack18_val.json"
+    videos, report = posetrack.read_posetrack(annotation_file, root)
+    assert all(video.keypoint_info is POSETRACK for video in videos)
+    assert posetrack.keypoint_info_of(report) is POSETRACK
+    split = readers.read_split(annotation_file, root)
+    assert split.keypoint_info is POSETRACK
+    # An explicit set still wins (e.g. to score with COCO's sigmas).
+    assert readers.read_split(annotation_file, root, dataset="coco").keypoint_info is COCO
+
+
+def test_a_flip_augmentation_keeps_head_bottom_and_head_top_in_place(root):
+    import tensorflow as tf
+
+    from associative_embedding.data.augment import AugmentConfig, Augmenter
+
+    videos, _ = posetrack.read_posetrack(
+        root / "annotations" / "val" / "009473_mpii_test.json", root
+    )
+    keypoints = videos[0].frames[0].record.keypoints  # (2, 17, 3), image pixels
+    size = 2048  # wider than the frame: the identity placement keeps every joint
+    config = AugmentConfig.identity(input_size=size, ignore_outside_image=False)
+    geometry = {"rotation": 0.0, "crop_scale": 1.0, "translate_x": 0.0, "translate_y": 0.0}
+    colour = {"hue": 0.0, "saturation": 1.0, "brightness": 0.0, "contrast": 1.0}
+    params = {
+        "flip": tf.constant(True),
+        **{key: tf.constant(value, tf.float64) for key, value in geometry.items()},
+        **{key: tf.constant(value, tf.float32) for key, value in colour.items()},
+    }
+    image = np.zeros((size, size, 3), np.uint8)
+    out = Augmenter(config, POSETRACK.flip_index)(image, keypoints, None, None, params)
+    flipped = out["keypoints"].numpy()
+    for joint in (1, 2):  # head_bottom, head_top: mirrored, same index
+        present = keypoints[:, joint, 2] > 0
+        assert present.any()
+        np.testing.assert_allclose(
+            flipped[present, joint, 0], size - 1 - keypoints[present, joint, 0], atol=1e-3
+        )
+        np.testing.assert_allclose(flipped[present, joint, 1], keypoints[present, joint, 1],
+                                   atol=1e-3)
+    # The shoulders swap sides.
+    present = keypoints[:, 6, 2] > 0
+    np.testing.assert_allclose(
+        flipped[present, 5, 0], size - 1 - keypoints[present, 6, 0], atol=1e-3
+    )

@@ -30,7 +30,7 @@ def base_config() -> ml_collections.ConfigDict:
             # 'coco' (any COCO-format keypoint file), 'mpii' (official .mat or JSON conversion)
             # or 'synthetic' (generated into WORKDIR/synthetic when missing).
             kind="coco",
-            keypoints="coco",  # KeypointInfo name: coco | crowdpose | mpii
+            keypoints="coco",  # KeypointInfo name: coco | crowdpose | mpii | posetrack
             train_annotations="",
             train_images="",
             val_annotations="",

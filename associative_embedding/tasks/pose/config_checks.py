@@ -15,7 +15,7 @@ from associative_embedding.core.keypoint_info import get_keypoint_info
 #: config.dataset.kind (tasks.pose.inputs.prepare_data).
 DATASET_KINDS = ("coco", "mpii", "synthetic")
 #: config.dataset.keypoints (core.keypoint_info.get_keypoint_info).
-KEYPOINT_SETS = ("coco", "crowdpose", "mpii")
+KEYPOINT_SETS = ("coco", "crowdpose", "mpii", "posetrack")
 #: config.dataset.ignore (data.coco).
 IGNORE_MODES = ("crowd_and_unlabelled", "crowd")
 #: config.eval.fusion (codec.fusion.FUSION_MODES).
