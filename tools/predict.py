@@ -19,6 +19,12 @@ Examples:
     # The first webcam until Ctrl-C (or --max_frames).
     python tools/predict.py --input=0 --checkpoint=model.keras --output_dir=out
 
+    # Pose tracking on a video (a tracking run's work dir is recognised; any pose model with
+    # tags works): out/drawings/clip.mp4 with one colour per track, per-frame track ids in
+    # out/predictions.json, every track's first and last frame in out/tracks.json.
+    python tools/predict.py --input=clip.mp4 --checkpoint=runs/posetrack --task=tracking \
+        --max_tag_distance=0.5 --output_dir=out
+
     # Instance segmentation (the task is read from the run's config; --task forces it):
     # coloured instance masks in out/drawings, COCO segm results (RLE) in out/results.json.
     python tools/predict.py --input=photos/ --checkpoint=runs/synthetic_shapes_seg \
@@ -40,8 +46,13 @@ Writes under --output_dir (see associative_embedding/inference/writers.py):
 For --task=segmentation the files are described in associative_embedding/tasks/segmentation/
 predict.py (results.json with RLE masks, predictions.json with 'instances', drawings with
 coloured masks); the decoder settings come from the training run's codec section.
-The work is done by ``associative_embedding.inference`` and
-``associative_embedding.tasks.segmentation``; this file only parses flags.
+For --task=tracking they are described in associative_embedding/tasks/tracking/predict.py
+(predictions.json and results.json with each person's track_id, tracks.json, the mp4 drawn
+in track colours); the tracker's options come from a tracking run's eval section unless a
+flag is given.
+The work is done by ``associative_embedding.inference``, ``associative_embedding.tasks.pose``,
+``associative_embedding.tasks.segmentation`` and ``associative_embedding.tasks.tracking``;
+this file only parses flags.
 """
 
 from __future__ import annotations
@@ -61,12 +72,19 @@ startup.start_tool()
 from absl import app, flags  # noqa: E402
 
 from associative_embedding.conversion import release_config  # noqa: E402
-from associative_embedding.core.keypoint_info import get_keypoint_info  # noqa: E402
+from associative_embedding.core.keypoint_info import (  # noqa: E402
+    KEYPOINT_SETS,
+    KeypointInfo,
+    get_keypoint_info,
+)
 from associative_embedding.core.visualization import DEFAULT_DRAW_THRESHOLD  # noqa: E402
 
 # OpenCV only: input errors are reported before TensorFlow is imported (main imports it).
 from associative_embedding.inference import sources  # noqa: E402
 from associative_embedding.tasks.refinement import flags as refinement_flags  # noqa: E402
+
+# NumPy, SciPy and OpenCV only (no TensorFlow): the tracker's defaults for the flags' help.
+from associative_embedding.tasks.tracking import predict as tracking_runner  # noqa: E402
 
 _INPUT = flags.DEFINE_string(
     "input", None,
@@ -83,13 +101,15 @@ _SAVED_MODEL = flags.DEFINE_string(
 )
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where the JSON and drawings go.")
 _TASK = flags.DEFINE_enum(
-    "task", "auto", ["auto", "pose", "segmentation"],
-    "auto: the training run's config.task for a work dir or checkpoint prefix, else pose.",
+    "task", "auto", ["auto", "pose", "segmentation", "tracking"],
+    "auto: the training run's config.task for a work dir or checkpoint prefix, else pose. "
+    "tracking: poses linked over the frames by their tags (any pose model with tags).",
 )
 _DATASET = flags.DEFINE_enum(
-    "dataset", "auto", ["auto", "coco", "crowdpose", "mpii"],
-    "Keypoint metadata (skeleton, joint names, flip index, grouping order); auto: from the "
-    "model's joint count.",
+    "dataset", "auto", ["auto", *KEYPOINT_SETS],
+    "Keypoint metadata (skeleton, joint names, flip index, grouping order); auto: the training "
+    "run's config.dataset.keypoints for a work dir or checkpoint, else from the model's joint "
+    "count.",
 )
 _INPUT_SIZE = flags.DEFINE_integer(
     "input_size", None,
@@ -139,6 +159,27 @@ _REFINE = flags.DEFINE_bool(
     "refine", None, "Decoder: fill missing joints " + _RUN_DEFAULT.format("refine", True)
 )
 REFINEMENT = refinement_flags.define_flags()
+# --task=tracking: the TagTracker's options under its own names, defaulting to a tracking run's
+# config.eval fields of the same names, else to the tracker's defaults.
+_TRACKER_DEFAULTS = tracking_runner.tracker_options()
+_TRACKER_HELP = {
+    "max_tag_distance": "a person continues a track only within this tag distance (RMS over "
+                        "the tag dims, like --tag_threshold)",
+    "tag_momentum": "a track's tag after a match: momentum * old + (1 - momentum) * new",
+    "overlap_weight": "weight of (1 - OKS) added to the tag distance when matching (0: tags "
+                      "alone)",
+    "min_birth_score": "an unmatched person starts a track only with a score >= this (others "
+                       "get track_id -1)",
+    "max_missed_frames": "a track unmatched for more consecutive frames than this ends",
+}
+_TRACKER_FLAGS = {
+    name: (flags.DEFINE_integer if name == "max_missed_frames" else flags.DEFINE_float)(
+        name, None,
+        f"Tracking: {help_text} (default: a tracking run's eval.{name}, else "
+        f"{_TRACKER_DEFAULTS[name]}).",
+    )
+    for name, help_text in _TRACKER_HELP.items()
+}
 _TAG_PLOT = flags.DEFINE_bool(
     "tag_plot", False, "Also save the tag plot PNGs (paper Figures 4 and 7) per image / frame."
 )
@@ -219,6 +260,16 @@ def _inference_config(model_path: str) -> Any:
         )
     except ValueError as error:
         raise app.UsageError(str(error)) from None
+
+
+def _keypoint_info(model_path: str) -> KeypointInfo | None:
+    """--dataset, else the training run's joint set, else None (told by the joint count)."""
+    if _DATASET.value != "auto":
+        return get_keypoint_info(_DATASET.value)
+    config = _training_config(model_path) if _CHECKPOINT.value else None
+    if config is not None and "keypoints" in config.get("dataset", {}):
+        return get_keypoint_info(config.dataset.keypoints)
+    return None
 
 
 def _draw_threshold(*, default: float) -> float:
@@ -309,22 +360,39 @@ def main(argv: list[str]) -> int:
     except (FileNotFoundError, ValueError) as error:
         raise app.UsageError(f"--input: {error}") from None
 
-    if _task(model_path) == "segmentation":
+    task = _task(model_path)
+    if task == "segmentation":
         if REFINEMENT.checkpoint.value:
             source.close()
             raise app.UsageError("--refine_checkpoint refines poses; not for segmentation.")
         return _run_segmentation(model_path, source)
+    if task == "tracking" and _TAG_PLOT.value:
+        source.close()
+        raise app.UsageError("--tag_plot is for --task=pose; tracking draws track colours.")
 
-    from associative_embedding.inference import writers
+    estimator, refiner = _pose_estimator(model_path, source)
+    score_threshold = (
+        estimator.config.decoder["detection_threshold"] if _SCORE_THRESHOLD.value is None
+        else _SCORE_THRESHOLD.value
+    )
+    if task == "tracking":
+        status = _run_tracking(model_path, source, estimator, score_threshold)
+    else:
+        status = _run_pose(source, estimator, score_threshold)
+    if refiner is not None:
+        print(refiner.stats.describe())
+    return status
+
+
+def _pose_estimator(model_path: str, source: Any) -> tuple[Any, Any]:
+    """The ``ImagePoseEstimator`` of the model and flags, and its refiner (or None)."""
     from associative_embedding.modeling.loading import load_inference_model
     from associative_embedding.tasks.pose import image_estimator as estimator_lib
-    from associative_embedding.tasks.pose import predict as runner
 
     config = _inference_config(model_path)
     try:
         predictor = load_inference_model(model_path)
-        keypoint_info = None if _DATASET.value == "auto" else get_keypoint_info(_DATASET.value)
-        layout = estimator_lib.infer_layout(predictor, keypoint_info)
+        layout = estimator_lib.infer_layout(predictor, _keypoint_info(model_path))
     except (FileNotFoundError, ValueError) as error:
         source.close()
         if isinstance(error, startup.UserInputError):
@@ -339,11 +407,16 @@ def main(argv: list[str]) -> int:
     estimator = estimator_lib.ImagePoseEstimator(
         predictor, layout.keypoint_info, config, refiner
     )
+    return estimator, refiner
+
+
+def _run_pose(source: Any, estimator: Any, score_threshold: float) -> int:
+    """--task=pose: poses per image or frame."""
+    from associative_embedding.inference import writers
+    from associative_embedding.tasks.pose import predict as runner
+
     options = runner.PredictOptions(
-        score_threshold=(
-            config.decoder["detection_threshold"] if _SCORE_THRESHOLD.value is None
-            else _SCORE_THRESHOLD.value
-        ),
+        score_threshold=score_threshold,
         person_threshold=_draw_threshold(default=DEFAULT_DRAW_THRESHOLD),
         draw=_DRAW.value,
         tag_plot=_TAG_PLOT.value,
@@ -362,10 +435,43 @@ def main(argv: list[str]) -> int:
             f"Nothing was detected: {summary.results_path} is [] "
             f"(see {os.path.join(_OUTPUT_DIR.value, writers.RESULTS_NOTE_FILE)})."
         )
-    if refiner is not None:
-        print(refiner.stats.describe())
     if summary.num_frames == 0:
         print("No image could be read.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_tracking(model_path: str, source: Any, estimator: Any, score_threshold: float) -> int:
+    """--task=tracking: poses per frame linked into tracks by their tags."""
+    from associative_embedding.tasks.tracking.tracker import TagTracker
+
+    run_config = _training_config(model_path) if _CHECKPOINT.value else None
+    try:
+        tracker = TagTracker(
+            **tracking_runner.tracker_options(
+                run_config, **{name: flag.value for name, flag in _TRACKER_FLAGS.items()}
+            ),
+            sigmas=estimator.keypoint_info.sigmas_array,
+        )
+    except ValueError as error:
+        source.close()
+        raise app.UsageError(str(error)) from None
+    options = tracking_runner.TrackingOptions(
+        score_threshold=score_threshold,
+        person_threshold=_draw_threshold(default=DEFAULT_DRAW_THRESHOLD),
+        draw=_DRAW.value,
+        progress=_PROGRESS.value,
+    )
+    try:
+        summary = tracking_runner.run_tracking(
+            source, estimator, tracker, _OUTPUT_DIR.value, options
+        )
+    except (sources.SourceError, OSError) as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 1
+    print(tracking_runner.describe(summary, source))
+    if summary.num_frames == 0:
+        print("No frame could be read.", file=sys.stderr)
         return 1
     return 0
 

@@ -1,7 +1,8 @@
 """Inference inputs and outputs: where images come from and where predictions go.
 
 The task-generic ends of ``tools/predict.py``; the tasks' prediction loops
-(``tasks.pose.predict``, ``tasks.segmentation.predict``) run between them.
+(``tasks.pose.predict``, ``tasks.segmentation.predict``, ``tasks.tracking.predict``) run
+between them.
 
 Modules:
     sources: ``open_source(spec)`` -> image file / folder / glob / video / webcam ``Frame``s.

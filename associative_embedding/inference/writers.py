@@ -22,7 +22,8 @@ Layout under the output folder (``OUTPUT_DIR``):
 ``predictions.json``
     One entry per processed image or frame, in order: ``{"file_name", "frame_id" (video),
     "height", "width", "people": [{"keypoints", "score"}, ...]}``; ``people`` is ``[]`` for an
-    image without people.
+    image without people. With pose tracking (``tools/predict.py --task=tracking``) every
+    person in both files also has its integer ``track_id``.
 ``drawings/<name>``
     Each image with its skeletons, under its own (relative) file name; a format OpenCV cannot
     write (e.g. GIF) gets ``.png`` appended. For a video, ``drawings/<video stem>.mp4``.
@@ -89,23 +90,34 @@ def _round(value: float, digits: int = 3) -> float:
     return round(float(value), digits) if math.isfinite(value) else 0.0
 
 
-def _person_entries(poses: np.ndarray, scores: np.ndarray) -> list[dict[str, Any]]:
-    """(P, K, 3) poses and (P,) scores -> [{'keypoints': [x, y, s] * K, 'score'}]."""
+def _person_entries(
+    poses: np.ndarray, scores: np.ndarray, track_ids: np.ndarray | None = None
+) -> list[dict[str, Any]]:
+    """(P, K, 3) poses, (P,) scores and optional (P,) track ids -> [{'keypoints': [x, y, s] * K,
+    'score'(, 'track_id')}]."""
     poses = np.array(poses, dtype=np.float64)  # a copy: missing joints are zeroed below
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     if len(poses) != len(scores) or (len(poses) and (poses.ndim != 3 or poses.shape[2] != 3)):
         raise ValueError(f"poses must be (P, K, 3) with P = {len(scores)}, got {poses.shape}.")
+    if track_ids is not None:
+        track_ids = np.asarray(track_ids).reshape(-1)
+        if len(track_ids) != len(scores):
+            raise ValueError(f"{len(track_ids)} track ids for {len(scores)} people.")
     if not len(scores):
         return []
     # A missing joint's position is meaningless (the decoder leaves (0, 0) before mapping).
     poses[poses[..., 2] <= 0] = 0.0
-    return [
+    entries = [
         {
             "keypoints": [_round(value) for value in pose.reshape(-1)],
             "score": _round(score, 5),
         }
         for pose, score in zip(poses, scores, strict=True)
     ]
+    if track_ids is not None:
+        for entry, track_id in zip(entries, track_ids, strict=True):
+            entry["track_id"] = int(track_id)
+    return entries
 
 
 def coco_results(
@@ -116,6 +128,7 @@ def coco_results(
     frame_id: int | None = None,
     image_id: int | None = None,
     category_id: int = PERSON_CATEGORY_ID,
+    track_ids: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """COCO keypoint results of one image (see the module docstring).
 
@@ -127,6 +140,8 @@ def coco_results(
         image_id: the COCO image id (None: ``image_id_from_name(file_name)`` for images, none
             for video frames).
         category_id: the COCO category (1, person).
+        track_ids: (P,) integer track ids (pose tracking), written as each entry's
+            'track_id'; None writes none.
 
     Returns:
         A list of P dicts (empty for an image without people).
@@ -140,7 +155,7 @@ def coco_results(
         header["frame_id"] = int(frame_id)
     return [
         {**header, "category_id": int(category_id), **entry}
-        for entry in _person_entries(poses, scores)
+        for entry in _person_entries(poses, scores, track_ids)
     ]
 
 
@@ -207,6 +222,7 @@ class ResultsWriter:
         file_name: str,
         image_size: tuple[int, int],
         frame_id: int | None = None,
+        track_ids: np.ndarray | None = None,
     ) -> list[dict[str, Any]]:
         """Adds one image's people.
 
@@ -216,6 +232,8 @@ class ResultsWriter:
             file_name: the image's relative name (or the video's).
             image_size: (height, width).
             frame_id: the video frame number (None for images).
+            track_ids: (P,) integer track ids (pose tracking), added to every person's entry
+                in both files; None adds none.
 
         Returns:
             The image's COCO result entries (joints clipped into the image, numeric image id).
@@ -224,7 +242,8 @@ class ResultsWriter:
         poses = clip_poses_to_image(poses, height, width)
         image_id = self.image_id_for(file_name, frame_id)
         entries = coco_results(
-            poses, scores, file_name=file_name, frame_id=frame_id, image_id=image_id
+            poses, scores, file_name=file_name, frame_id=frame_id, image_id=image_id,
+            track_ids=track_ids,
         )
         self.results.extend(entries)
         image: dict[str, Any] = {"id": image_id, "file_name": file_name, "height": height,
@@ -238,7 +257,7 @@ class ResultsWriter:
         prediction.update(
             height=int(image_size[0]),
             width=int(image_size[1]),
-            people=_person_entries(poses, scores),
+            people=_person_entries(poses, scores, track_ids),
         )
         self.predictions.append(prediction)
         return entries
