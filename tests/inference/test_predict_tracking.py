@@ -76,3 +76,34 @@ def test_tag_plots_are_refused_for_tracking(short_video, tiny_model_path, tmp_pa
     )
     assert result.returncode != 0
     assert "--tag_plot" in result.stderr
+
+
+def test_auto_task_tracks_with_a_tracking_runs_tracker_options(short_video, tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from associative_embedding.core.run_dir import CONFIG_NAME
+    from associative_embedding.modeling.loading import build_model_from_config
+    from associative_embedding.tasks.tracking.config import shrink_for_smoke, tracking_base_config
+
+    config = shrink_for_smoke(tracking_base_config())
+    config.eval.update(min_birth_score=0.01, max_missed_frames=2, max_tag_distance=0.7)
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    (workdir / CONFIG_NAME).write_text(config.to_json_best_effort(indent=2))
+    keras.utils.set_random_seed(2)
+    tf.train.Checkpoint(model=build_model_from_config(config)).write(
+        str(workdir / "best" / "model")
+    )
+    out = tmp_path / "out"
+    result = run_tool(
+        f"--input={short_video}", f"--checkpoint={workdir}", f"--output_dir={out}",
+        "--max_frames=2", "--max_missed_frames=4",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 frames" in result.stdout and "tracks" in result.stdout
+    tracker = json.loads((out / "tracks.json").read_text())["tracker"]
+    # The run's eval section, except where a flag was given.
+    assert tracker["min_birth_score"] == 0.01 and tracker["max_tag_distance"] == 0.7
+    assert tracker["max_missed_frames"] == 4
+    assert (out / "drawings" / "walk.mp4").is_file()
