@@ -22,7 +22,7 @@ Examples:
     # Pose tracking on a video (a tracking run's work dir is recognised; any pose model with
     # tags works): out/drawings/clip.mp4 with one colour per track, per-frame track ids in
     # out/predictions.json, every track's first and last frame in out/tracks.json.
-    python tools/predict.py --input=clip.mp4 --checkpoint=runs/posetrack --task=tracking \
+    python tools/predict.py --input=clip.mp4 --checkpoint=runs/posetrack --task=tracking \\
         --max_tag_distance=0.5 --output_dir=out
 
     # Instance segmentation (the task is read from the run's config; --task forces it):
