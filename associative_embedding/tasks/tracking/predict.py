@@ -199,9 +199,16 @@ def draw_tracks(
         if visible.size == 0:
             continue
         top = visible[np.argmin(pose[visible, 1])]
-        x, y = (int(np.clip(round(float(v)), -(1 << 15), 1 << 15)) for v in pose[top, :2])
-        cv2.putText(picture, str(int(track_id)), (x + 4, y - 4), cv2.FONT_HERSHEY_SIMPLEX,
-                    scale, tuple(int(c) for c in colour), thickness, cv2.LINE_AA)
+        text = str(int(track_id))
+        (text_width, text_height), _ = cv2.getTextSize(
+            text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness
+        )
+        # Above and right of the joint, kept inside the picture (a head at the top edge).
+        height, width = picture.shape[:2]
+        x = int(np.clip(float(pose[top, 0]) + 4, 0, max(0, width - text_width)))
+        y = int(np.clip(float(pose[top, 1]) - 4, text_height, max(text_height, height - 1)))
+        cv2.putText(picture, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    tuple(int(c) for c in colour), thickness, cv2.LINE_AA)
     return picture
 
 
