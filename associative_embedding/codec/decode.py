@@ -225,21 +225,26 @@ def validate_decoder_options(
 # ----------------------------------------------------------------------------- candidates
 
 
+_NEGATIVE_INFINITY = (-np.inf,) * 4
+
+
 def _max_pool(heatmaps: np.ndarray, kernel: int) -> np.ndarray:
     """(h, w, K) max over each kernel x kernel window, per channel (-inf beyond the border)."""
     structure = np.ones((kernel, kernel), np.uint8)
     # cv2.dilate is this max-pool, ~30x faster than scipy.ndimage.maximum_filter on
-    # (128, 128, 17); it takes <= 128 channels per call.
+    # (128, 128, 17); it takes <= 128 channels per call. The border value is given for all four
+    # scalar slots: a lone -inf leaves the others 0, which OpenCV rejects for large maps
+    # (copyMakeBorder asserts that they are equal).
     if heatmaps.shape[2] <= _MAX_CV_CHANNELS:
         dilated = cv2.dilate(
-            heatmaps, structure, borderType=cv2.BORDER_CONSTANT, borderValue=-np.inf
+            heatmaps, structure, borderType=cv2.BORDER_CONSTANT, borderValue=_NEGATIVE_INFINITY
         )
         return dilated.reshape(heatmaps.shape)
     pooled = np.empty_like(heatmaps)
     for start in range(0, heatmaps.shape[2], _MAX_CV_CHANNELS):
         chunk = np.ascontiguousarray(heatmaps[:, :, start : start + _MAX_CV_CHANNELS])
         dilated = cv2.dilate(
-            chunk, structure, borderType=cv2.BORDER_CONSTANT, borderValue=-np.inf
+            chunk, structure, borderType=cv2.BORDER_CONSTANT, borderValue=_NEGATIVE_INFINITY
         )
         pooled[:, :, start : start + _MAX_CV_CHANNELS] = dilated.reshape(chunk.shape)
     return pooled

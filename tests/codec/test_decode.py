@@ -613,3 +613,15 @@ def test_taylor_offsets_fall_back_to_the_pixel_without_a_log_parabola():
     assert along_x[2] == 0.0
     assert 0.0 < along_x[3] <= 0.5
     assert along_x[4] == pytest.approx(0.3, abs=1e-5)
+
+
+def test_max_pool_of_large_maps_equals_the_scipy_filter():
+    # Maps of 1024 x 1024 (an unresized photo at stride 1) once failed inside OpenCV's border
+    # copy; the pool must stay the -inf-bordered max of every 3 x 3 window.
+    from scipy.ndimage import maximum_filter
+
+    from associative_embedding.codec.decode import _max_pool
+
+    maps = np.random.default_rng(0).random((1024, 1024, 17), dtype=np.float32)
+    expected = maximum_filter(maps, size=(3, 3, 1), mode="constant", cval=-np.inf)
+    np.testing.assert_array_equal(_max_pool(maps, 3), expected)
