@@ -62,8 +62,8 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config.codec.subpixel_targets = True
     config.codec.adjust = "taylor"
     config.codec.max_people = 8
-    config.codec.tag_threshold = 0.3
-    config.codec.detection_threshold = 0.4
+    config.codec.tag_threshold = 0.6
+    config.codec.detection_threshold = 0.6
 
     config.input.frames_per_clip = 2
     config.input.max_frame_gap = 3
@@ -92,7 +92,8 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config.eval.every_steps = 0
     config.eval.max_videos = 0
     config.eval.max_tag_distance = 0.5
-    config.eval.min_birth_score = 0.2
+    config.eval.min_birth_score = 0.4
+    config.eval.overlap_weight = 1.0
     config.eval.max_missed_frames = 3
 
     if variant == "long":

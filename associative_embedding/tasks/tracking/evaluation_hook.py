@@ -12,6 +12,9 @@ against the ground-truth tracks with motmetrics (`evaluation.tracking`):
   predictions alike): MOTA, IDF1 and ID switches;
 * PoseTrack's per-joint protocol: MOTA averaged over joint types and ID switches summed.
 
+Predicted people with at least half of their present joints on the frame's ignore mask (people a
+dataset leaves unannotated) are dropped before scoring, as PoseTrack's evaluation does.
+
 metrics.json keys: 'MOTA', 'IDF1', 'id_switches' (ours, boxes), the same with '_baseline',
 'MOTA_joints', 'id_switches_joints' (and '_baseline'), every one of them again with the suffix
 '_crossing' on the videos in which two annotated tracks cross (`data.synthetic.clips`'
@@ -112,6 +115,29 @@ def padded_boxes(poses: np.ndarray, margin: float, min_score: float = 0.0) -> np
     return boxes + grow
 
 
+def outside_ignore_regions(
+    poses: np.ndarray, ignore_mask: np.ndarray, min_joint_score: float = 0.0
+) -> np.ndarray:
+    """(P,) bool: people with less than half of their present joints on ignored pixels.
+
+    PoseTrack's evaluation drops the predictions inside ignore regions before scoring (people
+    there are not annotated, so a detection of one is no false positive); the same holds for
+    the people a dataset writes without keypoints, which the reader puts in the ignore mask.
+
+    Args:
+        poses: (P, K, 3) (x, y, score) in image pixels.
+        ignore_mask: (H, W) 1 = ignored.
+        min_joint_score: a joint is present when its score is above this.
+    """
+    poses = np.asarray(poses, np.float64).reshape(-1, *np.shape(poses)[-2:])
+    height, width = ignore_mask.shape
+    present = poses[..., 2] > min_joint_score
+    columns = np.clip(np.round(np.nan_to_num(poses[..., 0])).astype(int), 0, width - 1)
+    rows = np.clip(np.round(np.nan_to_num(poses[..., 1])).astype(int), 0, height - 1)
+    ignored = (ignore_mask[rows, columns] > 0) & present
+    return ignored.sum(axis=1) * 2 < np.maximum(present.sum(axis=1), 1)
+
+
 def has_crossing(video: PoseTrackVideo) -> bool:
     """Whether two annotated tracks of the video cross (`clips.crossing_pairs`)."""
     images, annotations = [], []
@@ -190,9 +216,13 @@ def track_videos(
             ids = tracker.run(video_detections)
             pairs = []
             for frame, frame_ids, people in zip(frames, ids, video_detections, strict=True):
-                kept = np.flatnonzero(frame_ids >= 0)
-                poses = np.array([people[i].pose for i in kept]).reshape(-1, *sigmas.shape, 3)
                 record = frame.record
+                poses = np.array([person.pose for person in people]).reshape(-1, *sigmas.shape, 3)
+                scored_people = (frame_ids >= 0) & outside_ignore_regions(
+                    poses, record.decode_ignore_mask(), min_score
+                )
+                kept = np.flatnonzero(scored_people)
+                poses = poses[kept]
                 ground_truth = FrameTracks(
                     ids=frame.track_ids, boxes=padded_boxes(record.keypoints, margin),
                     poses=record.keypoints, head_boxes=record.head_boxes,

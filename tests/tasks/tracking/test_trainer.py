@@ -122,3 +122,15 @@ def test_has_crossing_on_hand_made_tracks():
 def test_unknown_variant_fails(name):
     with pytest.raises(ValueError, match="unknown variant"):
         _config(name, "nope")
+
+
+def test_people_on_ignored_pixels_are_not_scored():
+    from associative_embedding.tasks.tracking.evaluation_hook import outside_ignore_regions
+
+    ignore = np.zeros((20, 20), np.uint8)
+    ignore[:, :10] = 1
+    poses = np.zeros((3, 4, 3))
+    poses[0, :, :2], poses[0, :, 2] = [[2, 2], [3, 3], [4, 4], [15, 5]], 1.0  # 3 of 4 ignored
+    poses[1, :, :2], poses[1, :, 2] = [[12, 2], [13, 3], [4, 4], [15, 5]], 1.0  # 1 of 4
+    poses[2, :, :2], poses[2, :, 2] = [[2, 2], [3, 3], [14, 4], [15, 5]], [1, 1, 0, 0]
+    assert outside_ignore_regions(poses, ignore).tolist() == [False, True, False]
