@@ -60,12 +60,11 @@ from associative_embedding.data import readers  # noqa: E402
 from associative_embedding.data.annotation_checks import AnnotationError  # noqa: E402
 from associative_embedding.evaluation.coco_keypoints import RESULTS_FILE_NAME  # noqa: E402
 from associative_embedding.modeling import loading  # noqa: E402
+from associative_embedding.tasks.pose import decoder_flags  # noqa: E402
 from associative_embedding.tasks.pose import estimator as predictor_lib  # noqa: E402
 from associative_embedding.tasks.pose.config import codec_settings, decoder_options  # noqa: E402
 from associative_embedding.tasks.pose.oracle import ORACLES, parse_oracles  # noqa: E402
 from associative_embedding.tasks.refinement import flags as refinement_flags  # noqa: E402
-
-_RUN_DEFAULT = "(default: the training run's codec.{} for a work dir or checkpoint, else {})."
 
 _ANNOTATIONS = flags.DEFINE_string(
     "annotations", None, "COCO-format keypoint JSON, MPII JSON conversion or MPII .mat release."
@@ -107,25 +106,10 @@ _SKIP_MISSING = flags.DEFINE_bool(
     "skip_missing_images", True,
     "Skip (and report) images listed in the annotations whose file is missing.",
 )
-# The decoder's flags default to the training run's codec section (said once, in the experiment),
-# else to the official settings.
-_DETECTION_THRESHOLD = flags.DEFINE_float(
-    "detection_threshold", None, "Decoder: min joint score " + _RUN_DEFAULT.format(
-        "detection_threshold", 0.1)
-)
-_TAG_THRESHOLD = flags.DEFINE_float(
-    "tag_threshold", None, "Decoder: max tag distance " + _RUN_DEFAULT.format("tag_threshold", 1.0)
-)
-_MAX_PEOPLE = flags.DEFINE_integer(
-    "max_people", None, "Decoder: people per image " + _RUN_DEFAULT.format("max_people", 30)
-)
+DECODER = decoder_flags.define_decoder_flags()
+for _holder in DECODER.holders():
+    flags.declare_key_flag(_holder)  # listed by --help beside the tool's own flags
 _NMS_KERNEL = flags.DEFINE_integer("nms_kernel", 3, "Decoder: NMS max-pool window.")
-_ADJUST = flags.DEFINE_enum(
-    "adjust", None, ["official", "symmetric", "taylor", "none"],
-    "Decoder sub-pixel adjustment: official (quarter pixel; -0.25 px on equal neighbours), "
-    "symmetric (no move on equal neighbours), taylor (log-heatmap Taylor offset, for models "
-    "trained with sub-pixel targets) or none " + _RUN_DEFAULT.format("adjust", "official"),
-)
 _ORACLE_SIGMA = flags.DEFINE_float(
     "oracle_sigma", 0.0, "Heatmap sigma of the gt_heatmaps oracle (0: output size / 64)."
 )
@@ -133,9 +117,6 @@ _ORACLE_SUBPIXEL = flags.DEFINE_bool(
     "oracle_subpixel", False,
     "gt_heatmaps oracle Gaussians at the exact sub-pixel joint position (as training with "
     "codec.subpixel_targets).",
-)
-_REFINE = flags.DEFINE_bool(
-    "refine", None, "Decoder: fill missing joints " + _RUN_DEFAULT.format("refine", True)
 )
 REFINEMENT = refinement_flags.define_flags()
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.")
@@ -236,11 +217,7 @@ def main(argv: list[str]) -> int:
     codec = codec_settings(
         _run_config(_MODEL.value),
         input_size=_INPUT_SIZE.value,
-        detection_threshold=_DETECTION_THRESHOLD.value,
-        tag_threshold=_TAG_THRESHOLD.value,
-        max_people=_MAX_PEOPLE.value,
-        adjust=_ADJUST.value,
-        refine=_REFINE.value,
+        **DECODER.overrides(),
     )
     config = predictor_lib.InferenceConfig(
         input_size=int(codec["input_size"]),

@@ -35,6 +35,7 @@ from absl import app, flags  # noqa: E402
 
 from associative_embedding.conversion import release_config  # noqa: E402
 from associative_embedding.core.keypoint_info import KEYPOINT_SETS  # noqa: E402
+from associative_embedding.tasks.pose import decoder_flags  # noqa: E402
 from associative_embedding.tasks.refinement import flags as refinement_flags  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A tools/train.py work dir: its best checkpoint.")
@@ -55,14 +56,9 @@ _INPUT_SIZE = flags.DEFINE_integer(
     "config's codec.input_size, else 512; 0 keeps the image size).",
 )
 _FLIP = flags.DEFINE_bool("flip", False, "Fuse the mirrored image (all signatures).")
-_DETECTION_THRESHOLD = flags.DEFINE_float("detection_threshold", None, "Decoder: min joint score.")
-_TAG_THRESHOLD = flags.DEFINE_float("tag_threshold", None, "Decoder: max tag distance.")
-_MAX_PEOPLE = flags.DEFINE_integer("max_people", None, "Decoder: people per image.")
-_ADJUST = flags.DEFINE_enum(
-    "adjust", None, ["official", "symmetric", "taylor", "none"],
-    "Decoder sub-pixel adjustment (default: the training config's codec.adjust, else official).",
-)
-_REFINE = flags.DEFINE_bool("refine", None, "Decoder: fill missing joints (default on).")
+DECODER = decoder_flags.define_decoder_flags()
+for _holder in DECODER.holders():
+    flags.declare_key_flag(_holder)  # listed by --help beside the tool's own flags
 _TFLITE = flags.DEFINE_bool("tflite", False, "Also write EXPORT_DIR/model_<S>.tflite.")
 REFINEMENT = refinement_flags.define_flags()
 _TFLITE_INPUT_SIZE = flags.DEFINE_integer(
@@ -105,11 +101,7 @@ def main(argv: list[str]) -> None:
     codec = codec_settings(
         training_config,
         input_size=None if _INPUT_SIZE.value < 0 else _INPUT_SIZE.value,
-        detection_threshold=_DETECTION_THRESHOLD.value,
-        tag_threshold=_TAG_THRESHOLD.value,
-        max_people=_MAX_PEOPLE.value,
-        refine=_REFINE.value,
-        adjust=_ADJUST.value,
+        **DECODER.overrides(),
     )
     input_size = int(codec["input_size"])
     decoder = decoder_options(codec)

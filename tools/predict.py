@@ -81,6 +81,7 @@ from associative_embedding.core.visualization import DEFAULT_DRAW_THRESHOLD  # n
 
 # OpenCV only: input errors are reported before TensorFlow is imported (main imports it).
 from associative_embedding.inference import sources  # noqa: E402
+from associative_embedding.tasks.pose import decoder_flags  # noqa: E402
 from associative_embedding.tasks.refinement import flags as refinement_flags  # noqa: E402
 
 # NumPy, SciPy and OpenCV only (no TensorFlow): the tracker's defaults for the flags' help.
@@ -137,27 +138,9 @@ _SCORE_THRESHOLD = flags.DEFINE_float(
     "Drawings only: joints scoring below this are not drawn (default: --detection_threshold, "
     "the decoder's own bar for a joint).",
 )
-# The decoder's flags default to the training run's codec section (said once, in the experiment),
-# else to the official settings.
-_RUN_DEFAULT = "(default: the training run's codec.{} for a work dir or checkpoint, else {})."
-_MAX_PEOPLE = flags.DEFINE_integer(
-    "max_people", None, "Decoder: people per image " + _RUN_DEFAULT.format("max_people", 30)
-)
-_DETECTION_THRESHOLD = flags.DEFINE_float(
-    "detection_threshold", None, "Decoder: min joint score " + _RUN_DEFAULT.format(
-        "detection_threshold", 0.1)
-)
-_TAG_THRESHOLD = flags.DEFINE_float(
-    "tag_threshold", None, "Decoder: max tag distance " + _RUN_DEFAULT.format("tag_threshold", 1.0)
-)
-_ADJUST = flags.DEFINE_enum(
-    "adjust", None, ["official", "symmetric", "taylor", "none"],
-    "Decoder sub-pixel adjustment (see codec.group_poses) "
-    + _RUN_DEFAULT.format("adjust", "official"),
-)
-_REFINE = flags.DEFINE_bool(
-    "refine", None, "Decoder: fill missing joints " + _RUN_DEFAULT.format("refine", True)
-)
+DECODER = decoder_flags.define_decoder_flags()
+for _holder in DECODER.holders():
+    flags.declare_key_flag(_holder)  # listed by --help beside the tool's own flags
 REFINEMENT = refinement_flags.define_flags()
 # --task=tracking: the TagTracker's options under its own names, defaulting to a tracking run's
 # config.eval fields of the same names, else to the tracker's defaults.
@@ -244,11 +227,7 @@ def _inference_config(model_path: str) -> Any:
     codec = codec_settings(
         _training_config(model_path) if _CHECKPOINT.value else None,
         input_size=_INPUT_SIZE.value,
-        detection_threshold=_DETECTION_THRESHOLD.value,
-        tag_threshold=_TAG_THRESHOLD.value,
-        max_people=_MAX_PEOPLE.value,
-        adjust=_ADJUST.value,
-        refine=_REFINE.value,
+        **DECODER.overrides(),
     )
     try:
         return predictor_lib.InferenceConfig(
@@ -349,8 +328,6 @@ def main(argv: list[str]) -> int:
     # A converted release (tools/convert_weights.py) brings its official test-time settings.
     for line in release_config.apply_release_defaults():
         print(f"release default: --{line}")
-    if _MAX_PEOPLE.value is not None and _MAX_PEOPLE.value < 1:
-        raise app.UsageError(f"--max_people must be >= 1, got {_MAX_PEOPLE.value}.")
     if os.path.isfile(_OUTPUT_DIR.value):
         raise app.UsageError(f"--output_dir {_OUTPUT_DIR.value} is a file.")
     model_path = _model_path()
