@@ -11,9 +11,11 @@ Why one frame and not a pair stacked as input (the paper's space-time variant): 
 on per-frame tags runs the network once per frame at test time (a pair network needs every
 frame twice, or a second network for linking), accepts any frame gap and any number of frames,
 and keeps the pose decoder unchanged. The cost is that the tag can only come from what one frame
-shows, i.e. appearance and not motion; on the synthetic clips every person has its own colours,
-and the measurement in `experiments/synthetic_tracking.py` shows per-frame tags separating the
-tracks (IDF1 well above the overlap baseline on the clips with crossings).
+shows, i.e. appearance and not motion. Measured on the synthetic clips (every person has its own
+colours) with the 1200-step model of `experiments/synthetic_tracking.py`, reading its tags at
+the ground-truth joints of every second frame: tags alone link people with IDF1 0.79 (70 ID
+switches), where OKS matching of the same poses reaches 0.65 (217). A pair network was not
+trained for comparison (no time on 2 shared cores), so its gain is not measured.
 """
 
 from __future__ import annotations
