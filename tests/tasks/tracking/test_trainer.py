@@ -134,3 +134,13 @@ def test_people_on_ignored_pixels_are_not_scored():
     poses[1, :, :2], poses[1, :, 2] = [[12, 2], [13, 3], [4, 4], [15, 5]], 1.0  # 1 of 4
     poses[2, :, :2], poses[2, :, 2] = [[2, 2], [3, 3], [14, 4], [15, 5]], [1, 1, 0, 0]
     assert outside_ignore_regions(poses, ignore).tolist() == [False, True, False]
+
+
+def test_posetrack_smoke_trains_on_the_shared_sample(shared_data, tmp_path):
+    if not (shared_data / "mmpose_samples" / "posetrack18").is_dir():
+        pytest.skip("the shared PoseTrack sample is absent")
+    trainer = make_trainer(_config("posetrack_hg", "smoke"), str(tmp_path))
+    metrics = trainer.train()
+    assert trainer.step == 2
+    for key in METRIC_KEYS:
+        assert key in metrics
