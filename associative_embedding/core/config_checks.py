@@ -34,6 +34,9 @@ STEM_STRIDE = 4
 PLACEMENTS = ("centre", "top_left")
 #: config.loss.push_type (losses.PUSH_TYPES).
 PUSH_TYPES = ("exp", "hinge")
+#: config.codec.adjust of the keypoint tasks (codec.keypoint_config.decoder_options: 'none'
+#: turns the adjustment off).
+ADJUST_MODES = ("official", "symmetric", "taylor", "none")
 #: config.optimizer.schedule (training.schedules.WarmupSchedule).
 SCHEDULES = ("step", "cosine", "constant")
 #: config.train.mixed_precision ('' = float32).
@@ -150,6 +153,18 @@ def _check_codec(checker: ConfigChecker) -> None:
                       f"{int(math.log2(multiple // STEM_STRIDE))} hourglass levels, "
                       "len(model.widths) - 1)")
     checker.choice("codec.output_stride", OUTPUT_STRIDES)
+
+
+def check_keypoint_codec(checker: ConfigChecker) -> None:
+    """The keypoint codec's own fields (`codec.keypoint_config.keypoint_codec_fields`), shared
+    by the keypoint tasks (pose, refinement, tracking), which call this from their checks."""
+    checker.number("codec.sigma", minimum=0.0, note="0 = output size / 64")
+    checker.boolean("codec.subpixel_targets")
+    checker.integer("codec.max_people", minimum=1)
+    checker.number("codec.detection_threshold", minimum=0.0)
+    checker.number("codec.tag_threshold", minimum=0.0, exclusive_minimum=True)
+    checker.boolean("codec.refine")
+    checker.choice("codec.adjust", ADJUST_MODES)
 
 
 def _check_input(checker: ConfigChecker) -> None:

@@ -18,7 +18,16 @@ from typing import Any
 
 import ml_collections
 
+from associative_embedding.codec.keypoint_config import decoder_options, keypoint_codec_fields
 from associative_embedding.training.config import augmentation_fields, task_config
+
+__all__ = [
+    "apply_paper_recipe",
+    "base_config",
+    "codec_settings",
+    "decoder_options",
+    "shrink_for_smoke",
+]
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -50,23 +59,9 @@ def base_config() -> ml_collections.ConfigDict:
         )
     )
 
-    config.codec = ml_collections.ConfigDict(
-        dict(
-            # The network's input side: the training crops and the scale-1 test input.
-            input_size=512,
-            output_stride=4,  # input pixels per heatmap pixel (4 official, 2 high-resolution)
-            sigma=0.0,  # 0 = output_size / 64 (2 at 128, official)
-            # Gaussians at the exact sub-pixel joint position (DARK) instead of the official
-            # integer pixel; pair with adjust='taylor'.
-            subpixel_targets=False,
-            max_people=30,  # people encoded per training image, and decoded per test image
-            # The grouping decoder (codec.group_poses).
-            detection_threshold=0.1,
-            tag_threshold=1.0,
-            refine=True,  # fill in missing joints of each person (official)
-            adjust="official",  # official | symmetric | taylor | none
-        )
-    )
+    # What the target encoder and the grouping decoder share, said once
+    # (codec.keypoint_config.keypoint_codec_fields documents each field).
+    config.codec = ml_collections.ConfigDict(keypoint_codec_fields())
 
     config.input = ml_collections.ConfigDict(
         dict(
@@ -102,19 +97,6 @@ def base_config() -> ml_collections.ConfigDict:
         )
     )
     return config
-
-
-def decoder_options(codec_config: Mapping[str, Any]) -> dict[str, Any]:
-    """``codec.group_poses`` keyword arguments from a config's `codec` section (a ConfigDict or
-    the dict of a work dir's config.json)."""
-    adjust = codec_config.get("adjust", "official")
-    return {
-        "detection_threshold": codec_config["detection_threshold"],
-        "tag_threshold": codec_config["tag_threshold"],
-        "max_people": codec_config["max_people"],
-        "refine": codec_config["refine"],
-        "adjust": False if adjust == "none" else adjust,
-    }
 
 
 def codec_settings(

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from associative_embedding.core.config_checks import ConfigChecker, listing
+from associative_embedding.core.config_checks import (
+    ADJUST_MODES,
+    ConfigChecker,
+    check_keypoint_codec,
+    listing,
+)
 from associative_embedding.core.keypoint_info import get_keypoint_info
 
 #: config.dataset.kind (tasks.pose.inputs.prepare_data).
@@ -20,8 +25,6 @@ KEYPOINT_SETS = ("coco", "crowdpose", "mpii", "posetrack")
 IGNORE_MODES = ("crowd_and_unlabelled", "crowd")
 #: config.eval.fusion (codec.fusion.FUSION_MODES).
 FUSION_MODES = ("official", "paper")
-#: config.codec.adjust (tasks.pose.config.decoder_options: 'none' turns the adjustment off).
-ADJUST_MODES = ("official", "symmetric", "taylor", "none")
 
 
 def check_pose_config(checker: ConfigChecker) -> None:
@@ -37,13 +40,7 @@ def check_keypoint_fields(checker: ConfigChecker) -> None:
     checker.check("dataset.keypoints", _is_keypoint_set,
                   f"is not a keypoint set; one of {listing(KEYPOINT_SETS)}")
     checker.choice("dataset.ignore", IGNORE_MODES)
-    checker.number("codec.sigma", minimum=0.0, note="0 = output size / 64")
-    checker.boolean("codec.subpixel_targets")
-    checker.integer("codec.max_people", minimum=1)
-    checker.number("codec.detection_threshold", minimum=0.0)
-    checker.number("codec.tag_threshold", minimum=0.0, exclusive_minimum=True)
-    checker.boolean("codec.refine")
-    checker.choice("codec.adjust", ADJUST_MODES)
+    check_keypoint_codec(checker)
     checker.boolean("input.cache_decoded_images")
     for name in ("heatmap_weight", "heatmap_foreground_weight"):
         checker.number(f"loss.{name}", minimum=0.0)

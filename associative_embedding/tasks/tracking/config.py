@@ -9,12 +9,12 @@ and the eval section (the tag tracker's and the overlap baseline's options).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import ml_collections
 
+from associative_embedding.codec.keypoint_config import decoder_options, keypoint_codec_fields
 from associative_embedding.training.config import augmentation_fields, task_config
+
+__all__ = ["decoder_options", "shrink_for_smoke", "tracking_base_config"]
 
 
 def tracking_base_config() -> ml_collections.ConfigDict:
@@ -45,21 +45,10 @@ def tracking_base_config() -> ml_collections.ConfigDict:
         )
     )
 
-    config.codec = ml_collections.ConfigDict(
-        dict(
-            input_size=512,
-            output_stride=4,
-            sigma=0.0,  # 0 = output_size / 64
-            subpixel_targets=False,
-            # Tracks encoded per training clip (the temporal loss's track axis), and people
-            # decoded per test frame.
-            max_people=30,
-            detection_threshold=0.1,
-            tag_threshold=1.0,
-            refine=True,
-            adjust="official",  # official | symmetric | taylor | none
-        )
-    )
+    # What the target encoder and the grouping decoder share, said once
+    # (codec.keypoint_config.keypoint_codec_fields documents each field); max_people is also
+    # the temporal loss's track axis of a training clip.
+    config.codec = ml_collections.ConfigDict(keypoint_codec_fields())
 
     config.input = ml_collections.ConfigDict(
         dict(
@@ -106,18 +95,6 @@ def tracking_base_config() -> ml_collections.ConfigDict:
         )
     )
     return config
-
-
-def decoder_options(codec_config: Mapping[str, Any]) -> dict[str, Any]:
-    """``codec.group_poses`` keyword arguments from a config's `codec` section."""
-    adjust = codec_config.get("adjust", "official")
-    return {
-        "detection_threshold": codec_config["detection_threshold"],
-        "tag_threshold": codec_config["tag_threshold"],
-        "max_people": codec_config["max_people"],
-        "refine": codec_config["refine"],
-        "adjust": False if adjust == "none" else adjust,
-    }
 
 
 def shrink_for_smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:

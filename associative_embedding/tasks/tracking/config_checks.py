@@ -7,7 +7,11 @@ tests check that they agree with the code that consumes each field.
 
 from __future__ import annotations
 
-from associative_embedding.core.config_checks import ConfigChecker
+from associative_embedding.core.config_checks import (
+    ADJUST_MODES,
+    ConfigChecker,
+    check_keypoint_codec,
+)
 
 #: config.dataset.kind (tasks.tracking.inputs.prepare_data).
 DATASET_KINDS = ("posetrack", "synthetic")
@@ -15,8 +19,6 @@ DATASET_KINDS = ("posetrack", "synthetic")
 KEYPOINT_SETS = ("coco",)
 #: config.dataset.ignore (data.coco).
 IGNORE_MODES = ("crowd_and_unlabelled", "crowd")
-#: config.codec.adjust ('none' turns the adjustment off).
-ADJUST_MODES = ("official", "symmetric", "taylor", "none")
 #: config.eval.baseline_overlap (tasks.tracking.tracker.OVERLAP_TYPES).
 OVERLAP_TYPES = ("oks", "iou")
 
@@ -28,13 +30,7 @@ def check_tracking_config(checker: ConfigChecker) -> None:
     checker.choice("dataset.ignore", IGNORE_MODES)
     checker.integer("dataset.synthetic_num_frames", minimum=2)
     checker.integer("model.tag_dim", minimum=1)
-    checker.number("codec.sigma", minimum=0.0, note="0 = output size / 64")
-    checker.boolean("codec.subpixel_targets")
-    checker.integer("codec.max_people", minimum=1)
-    checker.number("codec.detection_threshold", minimum=0.0)
-    checker.number("codec.tag_threshold", minimum=0.0, exclusive_minimum=True)
-    checker.boolean("codec.refine")
-    checker.choice("codec.adjust", ADJUST_MODES)
+    check_keypoint_codec(checker)
     checker.integer("input.frames_per_clip", minimum=1)
     checker.integer("input.max_frame_gap", minimum=1)
     frames = checker.get("dataset.synthetic_num_frames")
