@@ -1,7 +1,7 @@
 """Synthetic datasets written as real COCO datasets, so training and evaluation need no download.
 
 Two generators share one loop (``writer``: a seeded generator per image, the split's image
-files and progress bar): synthetic *people* (``generate_synthetic_dataset``: articulated stick
+files and progress bar, spread over worker processes): synthetic *people* (``generate_synthetic_dataset``: articulated stick
 figures in crowds with COCO keypoints; ``pose``, ``appearance``, ``figure``, ``render``,
 ``background`` and ``scene`` draw them, ``people`` writes the COCO JSON, ``statistics``
 measures how crowded a keypoint dataset is) and synthetic *shapes* (``shapes``: discs, squares
@@ -62,7 +62,11 @@ from associative_embedding.data.synthetic.statistics import (
     annotated_heights,
     compute_statistics,
 )
-from associative_embedding.data.synthetic.writer import SyntheticSplit, image_rng
+from associative_embedding.data.synthetic.writer import (
+    SyntheticImageError,
+    SyntheticSplit,
+    image_rng,
+)
 
 __all__ = [
     "DEFAULT_IMAGE_SIZE",
@@ -76,6 +80,7 @@ __all__ = [
     "ShapesScene",
     "ShapesStatistics",
     "SyntheticConfig",
+    "SyntheticImageError",
     "SyntheticPerson",
     "SyntheticScene",
     "SyntheticSplit",

@@ -16,6 +16,7 @@ v > 0; ``iscrowd`` is 0.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import pathlib
@@ -89,6 +90,15 @@ def scene_annotations(scene: SyntheticScene, image_id: int, first_annotation_id:
     return annotations
 
 
+def _image_annotations(scene: SyntheticScene, image_id: int) -> list[dict]:
+    """A written image's annotations, ids from 1 (the caller renumbers them in image order).
+
+    Computed where the image was rendered: a worker sends back these few kB instead of the
+    scene's full-size person masks.
+    """
+    return scene_annotations(scene, image_id, 1)
+
+
 def annotation_path(out_dir: str | os.PathLike, split: str) -> pathlib.Path:
     """``out_dir/annotations/person_keypoints_<split>.json``."""
     return pathlib.Path(out_dir) / "annotations" / f"person_keypoints_{split}.json"
@@ -103,13 +113,14 @@ def generate_synthetic_dataset(
     image_size: int = DEFAULT_IMAGE_SIZE,
     config: SyntheticConfig | None = None,
     show_progress: bool = False,
+    workers: int = 0,
 ) -> pathlib.Path:
     """Writes a COCO-format person-keypoint dataset of synthetic people.
 
     Layout: ``out_dir/<split>/<image_id:012d>.jpg`` and
     ``out_dir/annotations/person_keypoints_<split>.json`` (image ids 1..num_images, annotation
     ids consecutive from 1). The output depends only on (split, num_images, seed, image_size,
-    config): the same arguments give byte-identical files.
+    config), not on ``workers``: the same arguments give byte-identical files.
 
     Args:
         out_dir: dataset root (created if needed; existing files of the split are overwritten).
@@ -119,9 +130,16 @@ def generate_synthetic_dataset(
         image_size: side of the square images in pixels.
         config: scene distribution; defaults to ``SyntheticConfig()``.
         show_progress: show a tqdm progress bar.
+        workers: processes that render and write the images (``writer.resolve_workers``):
+            0 = one per CPU (a small split stays in this process), 1 = serial, in this
+            process.
 
     Returns:
         The path of the annotation JSON.
+
+    Raises:
+        ValueError: naming the first bad argument.
+        writer.SyntheticImageError: naming the image that could not be made.
     """
     config = config or SyntheticConfig()
     writer = SplitWriter(
@@ -132,15 +150,19 @@ def generate_synthetic_dataset(
 
     encoding = ImageEncoding(".jpg", "JPEG", (cv2.IMWRITE_JPEG_QUALITY, config.jpeg_quality))
     images, annotations = [], []
-    for image_id, path, scene in writer.write_images(
-        lambda rng: render_scene(rng, image_size, config),
+    for image_id, path, image_annotations in writer.write_images(
+        functools.partial(render_scene, image_size=image_size, config=config),
         encoding,
+        summarize=_image_annotations,
         progress_label="synthetic" if show_progress else None,
+        workers=workers,
     ):
         images.append(
             {"id": image_id, "file_name": path.name, "height": image_size, "width": image_size}
         )
-        annotations.extend(scene_annotations(scene, image_id, len(annotations) + 1))
+        for annotation in image_annotations:
+            annotation["id"] = len(annotations) + 1
+            annotations.append(annotation)
 
     dataset = {
         "info": {

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import json
 import os
 import pathlib
@@ -127,6 +128,61 @@ def shapes_statistics_path(root: str | os.PathLike, split: str) -> pathlib.Path:
     return pathlib.Path(root) / "annotations" / f"instances_{split}_statistics.json"
 
 
+@dataclasses.dataclass(frozen=True)
+class _ImageStatistics:
+    """One image's share of `ShapesStatistics` (see there)."""
+
+    num_instances: int
+    touching_same: int
+    touching_any: int
+    similar_colours: bool
+    categories: tuple[str, ...]
+    placements: tuple[str, ...]
+    occluded: int
+    visible_fractions: tuple[float, ...]
+
+    @classmethod
+    def of(cls, scene: ShapesScene) -> _ImageStatistics:
+        instances = scene.instances
+        masks = [instance.mask for instance in instances]
+        categories = [instance.category_index for instance in instances]
+        visible = [int(instance.mask.sum()) for instance in instances]
+        return cls(
+            num_instances=len(instances),
+            touching_same=len(touching_pairs(masks, categories)),
+            touching_any=len(touching_pairs(masks, [0] * len(masks))),
+            similar_colours=bool(scene.similar_colours),
+            categories=tuple(SHAPES_CATEGORIES.names[index] for index in categories),
+            placements=tuple(instance.placement for instance in instances),
+            occluded=sum(
+                area < 0.99 * int(instance.full_mask.sum())
+                for area, instance in zip(visible, instances, strict=True)
+            ),
+            visible_fractions=tuple(
+                area / max(instance.full_area, 1e-6)
+                for area, instance in zip(visible, instances, strict=True)
+            ),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class _ImageSummary:
+    """What a written image contributes: its segments (annotation ids still -1) and
+    statistics. A worker sends this back instead of the scene's full-size masks."""
+
+    segments: tuple[InstanceSegment, ...]
+    statistics: _ImageStatistics
+
+
+def _summarize_image(scene: ShapesScene, image_id: int) -> _ImageSummary:
+    del image_id  # the segments are numbered in image order by the caller
+    segments = tuple(
+        InstanceSegment.from_mask(instance.mask, instance.category_index)
+        for instance in scene.instances
+    )
+    return _ImageSummary(segments, _ImageStatistics.of(scene))
+
+
 class _StatisticsAccumulator:
     def __init__(self) -> None:
         self.per_category: collections.Counter = collections.Counter()
@@ -136,22 +192,16 @@ class _StatisticsAccumulator:
         self.occluded = self.similar = 0
         self.visible_fractions: list[float] = []
 
-    def add(self, scene: ShapesScene) -> None:
-        instances = scene.instances
-        masks = [instance.mask for instance in instances]
-        categories = [instance.category_index for instance in instances]
-        same = touching_pairs(masks, categories)
-        self.touching_same += len(same)
-        self.images_touching += bool(same)
-        self.touching_any += len(touching_pairs(masks, [0] * len(masks)))
-        self.per_image[len(instances)] += 1
-        self.similar += scene.similar_colours
-        for instance in instances:
-            self.per_category[SHAPES_CATEGORIES.names[instance.category_index]] += 1
-            self.placements[instance.placement] += 1
-            visible = int(instance.mask.sum())
-            self.occluded += visible < 0.99 * int(instance.full_mask.sum())
-            self.visible_fractions.append(visible / max(instance.full_area, 1e-6))
+    def add(self, image: _ImageStatistics) -> None:
+        self.touching_same += image.touching_same
+        self.images_touching += image.touching_same > 0
+        self.touching_any += image.touching_any
+        self.per_image[image.num_instances] += 1
+        self.similar += image.similar_colours
+        self.per_category.update(image.categories)
+        self.placements.update(image.placements)
+        self.occluded += image.occluded
+        self.visible_fractions.extend(image.visible_fractions)
 
     def result(self, split: str, seed: int, image_size: int, num_images: int,
                seconds: float) -> ShapesStatistics:
@@ -187,10 +237,12 @@ def generate_synthetic_shapes(
     *,
     config: ShapesConfig | None = None,
     show_progress: bool = False,
+    workers: int = 0,
 ) -> ShapesDataset:
     """Writes one split of the synthetic shapes dataset (see the module docstring).
 
-    The output depends only on (split, num_images, seed, image_size, config): the same
+    The output depends only on (split, num_images, seed, image_size, config), not on
+    ``workers``: the same
     arguments give byte-identical images and annotation JSON (the statistics JSON also holds
     the generation time). Image ids are 1..num_images, annotation ids 1..N in image order.
 
@@ -202,9 +254,16 @@ def generate_synthetic_shapes(
         image_size: side of the square images in pixels (>= 32).
         config: scene distribution; default `ShapesConfig()`.
         show_progress: show a tqdm progress bar.
+        workers: processes that render and write the images (``writer.resolve_workers``):
+            0 = one per CPU (a small split stays in this process), 1 = serial, in this
+            process.
 
     Returns:
         The paths written and the split's statistics.
+
+    Raises:
+        ValueError: naming the first bad argument.
+        writer.SyntheticImageError: naming the image that could not be made.
     """
     config = config or ShapesConfig()
     start = time.perf_counter()
@@ -214,22 +273,22 @@ def generate_synthetic_shapes(
     records = []
     statistics = _StatisticsAccumulator()
     next_annotation_id = 1
-    for image_id, path, scene in writer.write_images(
-        lambda rng: render_shapes_scene(rng, image_size, config),
+    for image_id, path, summary in writer.write_images(
+        functools.partial(render_shapes_scene, image_size=image_size, config=config),
         ImageEncoding(".png", "PNG"),
+        summarize=_summarize_image,
         progress_label="shapes" if show_progress else None,
+        workers=workers,
     ):
         segments = []
-        for instance in scene.instances:
-            segments.append(InstanceSegment.from_mask(
-                instance.mask, instance.category_index, annotation_id=next_annotation_id
-            ))
+        for segment in summary.segments:
+            segments.append(dataclasses.replace(segment, annotation_id=next_annotation_id))
             next_annotation_id += 1
         records.append(InstanceRecord(
             image_id=image_id, file_name=str(path.resolve()), height=image_size,
             width=image_size, segments=segments,
         ))
-        statistics.add(scene)
+        statistics.add(summary.statistics)
     info = {
         # The module path of the original single-module generator, kept so that files written
         # before and after the package split stay byte-identical.

@@ -5,16 +5,24 @@ split's argument checks, its image folder, the image files and the progress bar;
 Each image's randomness comes from its own generator, seeded by ``(seed, crc32(split),
 image_index)``: the output depends only on the arguments, and any image can be regenerated
 alone.
+
+Because the images are independent, ``map_in_order`` spreads them over worker processes
+(``workers``): each worker renders, encodes and writes its images and hands back only a small
+summary (the annotations), in image order, so the files are byte-identical to a serial run.
+The workers are *spawned*, never forked: a trainer calls this with TensorFlow loaded, and a
+fork copies TensorFlow's thread pools in whatever state their locks happen to be.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import multiprocessing
 import os
 import pathlib
 import zlib
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, Protocol, TypeVar
 
 import cv2
 import numpy as np
@@ -44,6 +52,99 @@ class RenderedImage(Protocol):
 
 
 SceneT = TypeVar("SceneT", bound=RenderedImage)
+SummaryT = TypeVar("SummaryT")
+ResultT = TypeVar("ResultT")
+
+#: The most worker processes ``workers=0`` starts: beyond this the parent, which gathers the
+#: summaries in order, and the disk become the limit.
+MAX_AUTO_WORKERS = 16
+
+#: ``workers=0`` gives each worker at least this many items: a spawned worker spends about a
+#: second importing NumPy, OpenCV and this package, which a hundred 256-pixel images repay.
+MIN_ITEMS_PER_WORKER = 100
+
+
+class SyntheticImageError(RuntimeError):
+    """An image (or clip) of a synthetic split failed; the message names the split and its id."""
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def resolve_workers(
+    workers: int, num_items: int, *, min_items_per_worker: int = MIN_ITEMS_PER_WORKER
+) -> int:
+    """The worker processes to use for ``num_items`` independent items.
+
+    Args:
+        workers: 0 = one per available CPU, at most ``MAX_AUTO_WORKERS`` and no more than
+            leaves each worker ``min_items_per_worker`` items (so a small split stays in this
+            process); 1 = serial, in this process; n > 1 = n processes (at most one per item).
+        num_items: the items to make.
+        min_items_per_worker: for ``workers=0``: the fewest items that repay a worker.
+
+    Returns:
+        The number of processes, >= 1 (1 means: in this process, no worker).
+
+    Raises:
+        ValueError: for negative ``workers``.
+    """
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0 (0 = all CPUs), got {workers}.")
+    if workers == 0:
+        workers = min(available_cpus(), MAX_AUTO_WORKERS, num_items // min_items_per_worker)
+    return max(1, min(workers, num_items))
+
+
+def _start_worker() -> None:
+    # Each worker is one of as many processes as there are CPUs: OpenCV's own thread pool
+    # would only oversubscribe them.
+    cv2.setNumThreads(1)
+
+
+def map_in_order(
+    function: Callable[[int], ResultT],
+    num_items: int,
+    *,
+    workers: int = 1,
+    min_items_per_worker: int = MIN_ITEMS_PER_WORKER,
+) -> Iterator[ResultT]:
+    """``function(0), function(1), ...`` in order, serially or in spawned worker processes.
+
+    Args:
+        function: makes item i; with workers it must be picklable (a top-level function, a
+            ``functools.partial`` of one or an instance of a top-level class, not a lambda)
+            and so must what it returns.
+        num_items: the number of items.
+        workers, min_items_per_worker: see ``resolve_workers``.
+
+    Yields:
+        The items' results in item order, each as soon as it and all before it are done.
+
+    Raises:
+        Whatever ``function`` raises, for the first failing item in order; the items not yet
+        started are cancelled.
+    """
+    workers = resolve_workers(workers, num_items, min_items_per_worker=min_items_per_worker)
+    if workers == 1:
+        yield from map(function, range(num_items))
+        return
+    # Several chunks per worker balance the load; small ones keep the progress bar moving.
+    chunksize = max(1, min(16, num_items // (4 * workers)))
+    executor = concurrent.futures.ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+    )
+    try:
+        yield from executor.map(function, range(num_items), chunksize=chunksize)
+    finally:
+        # On an error (or a caller that stops early) the queued chunks are dropped, not made.
+        executor.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,39 +218,87 @@ class SplitWriter:
         render: Callable[[np.random.Generator], SceneT],
         encoding: ImageEncoding,
         *,
+        summarize: Callable[[SceneT, int], SummaryT],
         progress_label: str | None = None,
-    ) -> Iterator[tuple[int, pathlib.Path, SceneT]]:
-        """Renders and writes the split's images in order.
+        workers: int = 1,
+    ) -> Iterator[tuple[int, pathlib.Path, SummaryT]]:
+        """Renders and writes the split's images; yields them in order.
+
+        With ``workers`` other than 1 the images are made in spawned processes, which render,
+        encode and write them and send back only ``summarize``'s result; the files and the
+        order are the same as in the serial loop.
 
         Args:
-            render: draws one scene from the image's generator (``image_rng``).
+            render: draws one scene from the image's generator (``image_rng``). Picklable
+                unless ``workers`` is 1 (``functools.partial`` of a top-level function).
             encoding: the image file format.
-            progress_label: when given, a tqdm progress bar named '<label> <split>'.
+            summarize: ``(scene, image_id) -> what the caller needs`` (e.g. the image's
+                annotations), called after the image is written; keep its result small: it
+                is what a worker sends back. Picklable unless ``workers`` is 1.
+            progress_label: when given, a tqdm progress bar named '<label> <split>', advanced
+                per image.
+            workers: worker processes; see ``resolve_workers`` (0 = all CPUs, 1 = serial in
+                this process).
 
         Yields:
-            (image id, image path, scene) after the image is written.
+            (image id, image path, summary) after the image is written.
 
         Raises:
-            RuntimeError: when OpenCV fails to encode an image.
+            SyntheticImageError: naming the first image (in order) whose rendering, encoding,
+                writing or summary failed.
         """
-        indices: Iterable[int] = range(self.num_images)
+        job = _ImageJob(render, summarize, encoding, self.seed, self.split, self.image_dir)
+        summaries = map_in_order(job, self.num_images, workers=workers)
         if progress_label is not None:
             from tqdm import tqdm
 
-            indices = tqdm(indices, desc=f"{progress_label} {self.split}", unit="img")
-        for index in indices:
-            scene = render(image_rng(self.seed, self.split, index))
-            image_id = index + 1
-            path = self.image_dir / f"{image_id:012d}{encoding.extension}"
+            summaries = tqdm(
+                summaries, total=self.num_images, desc=f"{progress_label} {self.split}",
+                unit="img",
+            )
+        for index, summary in enumerate(summaries):
+            yield index + 1, job.path(index + 1), summary
+
+
+@dataclasses.dataclass(frozen=True)
+class _ImageJob(Generic[SceneT, SummaryT]):
+    """Makes one image of a split; an instance is what a worker process receives."""
+
+    render: Callable[[np.random.Generator], SceneT]
+    summarize: Callable[[SceneT, int], SummaryT]
+    encoding: ImageEncoding
+    seed: int
+    split: str
+    image_dir: pathlib.Path
+
+    def path(self, image_id: int) -> pathlib.Path:
+        """The file of an image."""
+        return self.image_dir / f"{image_id:012d}{self.encoding.extension}"
+
+    def __call__(self, index: int) -> SummaryT:
+        """Renders, encodes and writes image ``index`` and returns its summary."""
+        image_id = index + 1
+        try:
+            scene = self.render(image_rng(self.seed, self.split, index))
             ok, encoded = cv2.imencode(
-                encoding.extension, scene.image[..., ::-1], list(encoding.parameters)
+                self.encoding.extension, scene.image[..., ::-1], list(self.encoding.parameters)
             )
             if not ok:
-                raise RuntimeError(
-                    f"{encoding.name} encoding failed for synthetic image {image_id}."
+                raise SyntheticImageError(
+                    f"{self.encoding.name} encoding failed for synthetic {self.split} image "
+                    f"{image_id}."
                 )
-            path.write_bytes(encoded.tobytes())
-            yield image_id, path, scene
+            self.path(image_id).write_bytes(encoded.tobytes())
+            return self.summarize(scene, image_id)
+        except SyntheticImageError:
+            raise
+        except Exception as error:
+            # From a worker only this message and the formatted traceback come back, so the
+            # message itself says which image failed.
+            raise SyntheticImageError(
+                f"synthetic {self.split} image {image_id} failed: "
+                f"{type(error).__name__}: {error}"
+            ) from error
 
 
 def generate_missing_splits(
@@ -162,6 +311,7 @@ def generate_missing_splits(
     seed: int,
     image_size: int,
     description: str,
+    workers: int = 0,
 ) -> dict[str, str]:
     """Generates the 'train' and 'val' splits whose annotation file is missing.
 
@@ -171,13 +321,15 @@ def generate_missing_splits(
     Args:
         root: the dataset folder.
         generate: the generator, called as ``generate(root, split=, num_images=, seed=,
-            image_size=, show_progress=True)`` (``generate_synthetic_dataset``,
+            image_size=, show_progress=True, workers=)`` (``generate_synthetic_dataset``,
             ``generate_synthetic_shapes``).
         annotation_path: the generator's ``(root, split) -> annotation file``.
         num_train, num_val: images in each split.
         seed: the train split's seed.
         image_size: side of the square images in pixels.
         description: what is generated, for the log ('synthetic', 'synthetic shapes').
+        workers: worker processes (``resolve_workers``); by default one per CPU, so a
+            trainer's data is made as fast as the machine allows.
 
     Returns:
         {'train_annotations', 'train_images', 'val_annotations', 'val_images'}: the paths.
@@ -191,7 +343,7 @@ def generate_missing_splits(
             )
             generate(
                 root, split=split, num_images=num_images, seed=split_seed,
-                image_size=image_size, show_progress=True,
+                image_size=image_size, show_progress=True, workers=workers,
             )
         paths[f"{split}_annotations"] = os.fspath(annotation)
         paths[f"{split}_images"] = os.path.join(root, split)
