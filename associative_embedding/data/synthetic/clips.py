@@ -61,7 +61,11 @@ from associative_embedding.data.synthetic.people import coco_person_category, sc
 from associative_embedding.data.synthetic.pose import NUM_JOINTS, LimbAngles, Pose
 from associative_embedding.data.synthetic.render import draw_figure, draw_person_mask
 from associative_embedding.data.synthetic.scene import SyntheticPerson, SyntheticScene
-from associative_embedding.data.synthetic.writer import image_rng
+from associative_embedding.data.synthetic.writer import (
+    SyntheticImageError,
+    image_rng,
+    map_in_order,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -317,6 +321,11 @@ def clip_annotation_dir(out_dir: str | os.PathLike, split: str) -> pathlib.Path:
     return pathlib.Path(out_dir) / "annotations" / split
 
 
+#: ``workers=0`` gives each worker at least this many clips (a clip is ``num_frames`` images,
+#: so a few clips already repay a worker's start).
+MIN_CLIPS_PER_WORKER = 8
+
+
 def generate_synthetic_clips(
     out_dir: str | os.PathLike,
     *,
@@ -325,10 +334,12 @@ def generate_synthetic_clips(
     seed: int,
     image_size: int = DEFAULT_IMAGE_SIZE,
     config: ClipConfig | None = None,
+    workers: int = 0,
 ) -> pathlib.Path:
     """Writes a PoseTrack 2018 style dataset of synthetic clips (layout in the module docstring).
 
-    The output depends only on the arguments: the same arguments give identical files.
+    The output depends only on the arguments, not on ``workers``: the same arguments give
+    identical files.
 
     Args:
         out_dir: dataset root (created if needed; files of the split are overwritten).
@@ -337,9 +348,16 @@ def generate_synthetic_clips(
         seed: non-negative base seed.
         image_size: side of the square frames in pixels.
         config: clip distribution; defaults to ``ClipConfig()``.
+        workers: processes that render and write whole clips (``writer.resolve_workers``,
+            with at least ``MIN_CLIPS_PER_WORKER`` clips each for 0 = one per CPU; 1 =
+            serial, in this process).
 
     Returns:
         The folder of the per-clip annotation files.
+
+    Raises:
+        ValueError: naming the first bad argument.
+        writer.SyntheticImageError: naming the clip that could not be made.
     """
     config = config or ClipConfig()
     if not 1 <= num_clips <= 999_999:
@@ -349,13 +367,44 @@ def generate_synthetic_clips(
     out_dir = pathlib.Path(out_dir)
     annotation_dir = clip_annotation_dir(out_dir, split)
     annotation_dir.mkdir(parents=True, exist_ok=True)
-    jpeg = [cv2.IMWRITE_JPEG_QUALITY, config.scene.jpeg_quality]
-    for clip in range(num_clips):
+    # The workers only add the clip folders below it.
+    (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)
+    job = _ClipJob(out_dir, split, seed, image_size, config)
+    for _ in map_in_order(
+        job, num_clips, workers=workers, min_items_per_worker=MIN_CLIPS_PER_WORKER
+    ):
+        pass
+    return annotation_dir
+
+
+@dataclasses.dataclass(frozen=True)
+class _ClipJob:
+    """Renders and writes one clip (frames and JSON); an instance is what a worker receives."""
+
+    out_dir: pathlib.Path
+    split: str
+    seed: int
+    image_size: int
+    config: ClipConfig
+
+    def __call__(self, clip: int) -> None:
+        """Writes clip ``clip``'s frames and annotation file."""
         video_id = f"{clip:06d}"
+        try:
+            self._write(clip, video_id)
+        except Exception as error:
+            # From a worker only this message and the formatted traceback come back.
+            raise SyntheticImageError(
+                f"synthetic {self.split} clip {video_id} failed: {type(error).__name__}: {error}"
+            ) from error
+
+    def _write(self, clip: int, video_id: str) -> None:
+        out_dir, split, image_size = self.out_dir, self.split, self.image_size
         frame_dir = out_dir / "images" / split / video_id
         frame_dir.mkdir(parents=True, exist_ok=True)
+        jpeg = [cv2.IMWRITE_JPEG_QUALITY, self.config.scene.jpeg_quality]
         images, annotations = [], []
-        frames = render_clip(image_rng(seed, split, clip), image_size, config)
+        frames = render_clip(image_rng(self.seed, split, clip), image_size, self.config)
         for frame, (scene, track_ids, head_boxes) in enumerate(frames):
             image_id = int(f"1{video_id}{frame:04d}")
             file_name = f"images/{split}/{video_id}/{frame:06d}.jpg"
@@ -383,13 +432,12 @@ def generate_synthetic_clips(
             "annotations": annotations,
             "info": {"description": "Synthetic walking people clips "
                      "(associative_embedding.data.synthetic.clips)", "split": split,
-                     "seed": seed, "clip": clip},
+                     "seed": self.seed, "clip": clip},
         }
-        path = annotation_dir / f"{video_id}.json"
+        path = clip_annotation_dir(out_dir, split) / f"{video_id}.json"
         temporary = path.with_suffix(".json.tmp")
         temporary.write_text(json.dumps(dataset, separators=(",", ":")))
         os.replace(temporary, path)
-    return annotation_dir
 
 
 @dataclasses.dataclass(frozen=True)
