@@ -20,7 +20,8 @@ instances per category and the touching same-category pairs are printed.
 
 Defaults (per kind and split) are in the modules' DEFAULT_SPLITS; --num_images applies to every
 split given, and --seed S gives split i (in --split order) the seed S + i, so train and val
-differ. --output_dir is another name for --out.
+differ. --output_dir is another name for --out. --workers sets the processes that render the
+images (default 0: one per CPU; 1: serial); the files do not depend on it.
 """
 
 from __future__ import annotations
@@ -60,6 +61,12 @@ _IMAGE_SIZE = flags.DEFINE_integer(
 )
 _SEED = flags.DEFINE_integer(
     "seed", None, "Base seed; split i gets seed + i (default: per-split default, train 0, val 1)."
+)
+_WORKERS = flags.DEFINE_integer(
+    "workers", 0,
+    "Processes that render and write the images: 0 = one per CPU (a split of a few hundred "
+    "images or less stays in one process), 1 = serial. The files are the same either way.",
+    lower_bound=0,
 )
 
 
@@ -107,6 +114,7 @@ def main(argv: list[str]) -> None:
             seed=seed,
             image_size=image_size,
             show_progress=True,
+            workers=_WORKERS.value,
         )
         elapsed = time.perf_counter() - start
         stats = synthetic.compute_statistics(path)
@@ -129,7 +137,8 @@ def _make_shapes(settings: dict[str, tuple[int, int]]) -> None:
                   else _IMAGE_SIZE.value)
     for split, (num_images, seed) in settings.items():
         dataset = synthetic_shapes.generate_synthetic_shapes(
-            _OUT.value, split, num_images, seed, image_size, show_progress=True
+            _OUT.value, split, num_images, seed, image_size, show_progress=True,
+            workers=_WORKERS.value,
         )
         stats = dataset.statistics
         per_category = ", ".join(f"{n} {c}" for c, n in stats.instances_per_category.items())
