@@ -7,6 +7,7 @@ checked through pycocotools, COCO evaluation and the project's COCO reader.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import math
@@ -23,6 +24,7 @@ from pycocotools.cocoeval import COCOeval
 
 from associative_embedding.core.keypoint_info import COCO
 from associative_embedding.data import synthetic
+from associative_embedding.data.synthetic import writer
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
 IMAGE_SIZE = synthetic.DEFAULT_IMAGE_SIZE
@@ -282,6 +284,70 @@ def test_same_seed_gives_identical_files_and_other_seed_differs(tmp_path):
         (tmp_path / "a" / "val" / name).read_bytes() != (tmp_path / "c" / "val" / name).read_bytes()
         for name in names
     )
+
+
+def _files(root: pathlib.Path) -> dict[str, bytes]:
+    """Every file under root by relative path, with its bytes."""
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*")) if path.is_file()
+    }
+
+
+def test_worker_processes_write_byte_identical_files(tmp_path, capsys):
+    serial = synthetic.generate_synthetic_dataset(
+        tmp_path / "serial", split="val", num_images=12, seed=3, workers=1
+    )
+    parallel = synthetic.generate_synthetic_dataset(
+        tmp_path / "parallel", split="val", num_images=12, seed=3, workers=2,
+        show_progress=True,
+    )
+    assert "12/12" in capsys.readouterr().err  # the bar counts images, not chunks
+    assert serial.relative_to(tmp_path / "serial") == parallel.relative_to(tmp_path / "parallel")
+    serial_files, parallel_files = _files(tmp_path / "serial"), _files(tmp_path / "parallel")
+    assert len(serial_files) == 13  # 12 images and the annotations
+    assert serial_files.keys() == parallel_files.keys()
+    for name, data in serial_files.items():
+        assert parallel_files[name] == data, name
+
+
+def _fail_on_image_7(scene: synthetic.SyntheticScene, image_id: int) -> list[dict]:
+    """A summary that breaks on one image (top level, so a spawned worker can unpickle it)."""
+    if image_id == 7:
+        raise ValueError("broken summary")
+    return synthetic.scene_annotations(scene, image_id, 1)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_image_that_fails_is_named(tmp_path, workers):
+    split = writer.SplitWriter(tmp_path, "val", num_images=12, seed=0, image_size=64)
+    images = split.write_images(
+        functools.partial(synthetic.render_scene, image_size=64),
+        writer.ImageEncoding(".png", "PNG"),
+        summarize=_fail_on_image_7,
+        workers=workers,
+    )
+    seen = []
+    with pytest.raises(synthetic.SyntheticImageError,
+                       match=r"synthetic val image 7 failed: ValueError: broken summary"):
+        for image_id, _, _ in images:
+            seen.append(image_id)
+    assert seen == [1, 2, 3, 4, 5, 6]  # the images before it came through, in order
+
+
+def test_resolve_workers():
+    assert writer.resolve_workers(1, 5000) == 1
+    assert writer.resolve_workers(4, 3) == 3  # never more processes than images
+    # 0 = one per CPU, but a small split is not worth a worker's start.
+    assert writer.resolve_workers(0, 12) == 1
+    assert writer.resolve_workers(0, 5000) == min(
+        writer.available_cpus(), writer.MAX_AUTO_WORKERS, 5000 // writer.MIN_ITEMS_PER_WORKER
+    )
+    assert writer.resolve_workers(0, 20, min_items_per_worker=10) == min(
+        writer.available_cpus(), 2
+    )
+    with pytest.raises(ValueError, match="workers"):
+        writer.resolve_workers(-1, 10)
 
 
 def test_split_name_changes_the_images():

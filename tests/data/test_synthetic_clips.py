@@ -183,3 +183,20 @@ def test_bad_options():
         clips.ClipConfig(crossing_probability=1.5)
     with pytest.raises(ValueError):
         clips.generate_synthetic_clips("/tmp/unused", split="a/b", num_clips=1, seed=0)
+
+
+def test_worker_processes_write_identical_files(tmp_path):
+    roots = {}
+    for workers in (1, 2):
+        roots[workers] = tmp_path / f"workers_{workers}"
+        clips.generate_synthetic_clips(
+            roots[workers], split="val", num_clips=3, seed=2, image_size=64,
+            config=clips.ClipConfig(num_frames=4), workers=workers,
+        )
+    files = {
+        workers: {path.relative_to(root).as_posix(): path.read_bytes()
+                  for path in sorted(root.rglob("*")) if path.is_file()}
+        for workers, root in roots.items()
+    }
+    assert len(files[1]) == 3 * (4 + 1)  # 4 frames and a JSON per clip
+    assert files[1] == files[2]

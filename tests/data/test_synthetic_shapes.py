@@ -156,6 +156,31 @@ def test_deterministic_for_a_seed(tmp_path, dataset):
     assert json.loads(train.annotation_file.read_text())["annotations"] != second["annotations"]
 
 
+def _files(root: pathlib.Path) -> dict[str, bytes]:
+    """Every file under root by relative path, with its bytes."""
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*")) if path.is_file()
+    }
+
+
+def test_worker_processes_write_byte_identical_files(tmp_path):
+    # One root for both runs: the annotation JSON holds the image folder's path.
+    serial = generate_synthetic_shapes(tmp_path, "val", 12, seed=1, image_size=SIZE, workers=1)
+    serial_files = _files(tmp_path)
+    parallel = generate_synthetic_shapes(tmp_path, "val", 12, seed=1, image_size=SIZE, workers=2)
+    parallel_files = _files(tmp_path)
+    statistics = parallel.statistics_file.relative_to(tmp_path).as_posix()
+    assert len(serial_files) == 14  # 12 images, the annotations and the statistics
+    assert serial_files.keys() == parallel_files.keys()
+    for name, data in serial_files.items():
+        if name != statistics:
+            assert parallel_files[name] == data, name
+    # The statistics agree but for the time taken.
+    assert dataclasses.replace(serial.statistics, seconds=0) == dataclasses.replace(
+        parallel.statistics, seconds=0)
+
+
 def test_touching_pairs_helper():
     masks = np.zeros((4, 6, 6), bool)
     masks[0, 0:2, 0:2] = True
