@@ -9,7 +9,9 @@ well-grouped person shows in one colour).
 The diagnostic (paper Sec. 4.1) substitutes ground-truth heatmaps for the network's detections
 but keeps its predicted tags, so `AP_gt_detections` measures how well the tags group people;
 a large gap between it and `AP` says detection is the bottleneck, a small one grouping. Its
-other headline metrics carry the same suffix (`AP50_gt_detections`, ...).
+other headline metrics carry the same suffix (`AP50_gt_detections`, ...). Both decode the maps
+of one network pass: each validation image goes through the network once, in batches
+(`PoseEstimator.network_maps`), and each estimator decodes them (`decode_maps`).
 
 `evaluation_table` lays out one evaluation for people: the predictions and the diagnostic side
 by side, each metric rounded to 3 decimals (pycocotools' own precision).
@@ -36,10 +38,10 @@ from associative_embedding.modeling.outputs import split_outputs
 from associative_embedding.tasks.pose import oracle as oracle_lib
 from associative_embedding.tasks.pose.config import decoder_options
 from associative_embedding.tasks.pose.estimator import (
+    DEFAULT_BATCH_IMAGES,
     InferenceConfig,
     PoseEstimator,
     build_evaluator,
-    evaluate_records,
 )
 
 #: Suffix of the diagnostic's metrics (ground-truth heatmaps + predicted tags).
@@ -62,9 +64,50 @@ def evaluate_model(trainer: PoseTrainer, step: int) -> dict[str, float]:
     output_dir = trainer.evaluation_dir(step)
     os.makedirs(output_dir, exist_ok=True)
     predictor = model_predictor(trainer.model)
+    inference = inference_config(trainer)
+    estimator = PoseEstimator(predictor, trainer.keypoint_info, inference)
+    evaluator = _quiet(build_evaluator(data.val_split, output_dir))
+    evaluator.reset()
+    # The diagnostic decodes the same network maps with its oracle (ground-truth heatmaps
+    # instead of the predicted ones): one network pass serves both.
+    diagnostic_estimator, diagnostic_evaluator = None, None
+    if eval_config.gt_detection_diagnostic:
+        diagnostic_estimator = PoseEstimator(
+            predictor, trainer.keypoint_info, diagnostic_config(inference)
+        )
+        diagnostic_evaluator = _quiet(build_evaluator(data.val_split))
+        diagnostic_evaluator.reset()
+    # Keep the predictions of the first images for drawing while evaluating.
+    drawn: list[tuple] = []
+    drawn_maps: list[tuple[np.ndarray, np.ndarray]] = []
+    for start in range(0, len(records), DEFAULT_BATCH_IMAGES):
+        chunk = records[start:start + DEFAULT_BATCH_IMAGES]
+        for record, maps in zip(chunk, estimator.network_maps(chunk), strict=True):
+            prediction = estimator.decode_maps(record, maps)
+            evaluator.process([record], [prediction])
+            if diagnostic_estimator is not None:
+                diagnostic_evaluator.process(
+                    [record], [diagnostic_estimator.decode_maps(record, maps)]
+                )
+            if len(drawn) < eval_config.num_drawn_images:
+                drawn.append((record, prediction))
+                drawn_maps.append(_record_map_pictures(trainer, predictor, record))
+    metrics = dict(evaluator.evaluate())
+    if diagnostic_evaluator is not None:
+        diagnostic_metrics = diagnostic_evaluator.evaluate()
+        for name in headline_metric_names(diagnostic_metrics):
+            metrics[name + DIAGNOSTIC_SUFFIX] = diagnostic_metrics[name]
+        # The evaluator wrote the predictions' metrics; this evaluation's file has both.
+        write_json(os.path.join(output_dir, "metrics.json"), metrics)
+    _write_drawings(trainer, drawn, drawn_maps, output_dir, step)
+    return metrics
+
+
+def inference_config(trainer: PoseTrainer) -> InferenceConfig:
+    """The test-time settings of the trainer's evaluation (`config.codec`, `config.eval`)."""
     codec = trainer.config.codec
-    decoder = decoder_options(codec)
-    inference = InferenceConfig(
+    eval_config = trainer.config.eval
+    return InferenceConfig(
         input_size=codec.input_size,
         output_stride=trainer.model.output_stride,
         scales=tuple(eval_config.scales),
@@ -73,39 +116,15 @@ def evaluate_model(trainer: PoseTrainer, step: int) -> dict[str, float]:
         # The diagnostic's ground-truth heatmaps are the training targets.
         oracle_sigma=codec.sigma or None,
         oracle_subpixel=bool(codec.subpixel_targets),
-        decoder=decoder,
+        decoder=decoder_options(codec),
     )
-    estimator = PoseEstimator(predictor, trainer.keypoint_info, inference)
-    evaluator = _quiet(build_evaluator(data.val_split, output_dir))
-    # Keep the predictions of the first images for drawing while evaluating.
-    drawn: list[tuple] = []
-    drawn_maps: list[tuple[np.ndarray, np.ndarray]] = []
 
-    def estimate_and_keep(record):
-        prediction = estimator(record)
-        if len(drawn) < eval_config.num_drawn_images:
-            drawn.append((record, prediction))
-            drawn_maps.append(_record_map_pictures(trainer, predictor, record))
-        return prediction
 
-    metrics = dict(evaluate_records(records, estimate_and_keep, evaluator, progress=False))
-    if eval_config.gt_detection_diagnostic:
-        diagnostic = InferenceConfig(
-            **{**inference.__dict__, "oracles": frozenset({oracle_lib.GT_HEATMAPS})}
-        )
-        diagnostic_evaluator = _quiet(build_evaluator(data.val_split))
-        diagnostic_metrics = evaluate_records(
-            records,
-            PoseEstimator(predictor, trainer.keypoint_info, diagnostic),
-            diagnostic_evaluator,
-            progress=False,
-        )
-        for name in headline_metric_names(diagnostic_metrics):
-            metrics[name + DIAGNOSTIC_SUFFIX] = diagnostic_metrics[name]
-        # The evaluator wrote the predictions' metrics; this evaluation's file has both.
-        write_json(os.path.join(output_dir, "metrics.json"), metrics)
-    _write_drawings(trainer, drawn, drawn_maps, output_dir, step)
-    return metrics
+def diagnostic_config(inference: InferenceConfig) -> InferenceConfig:
+    """`inference` with the ground-truth heatmaps oracle: the diagnostic's settings."""
+    return InferenceConfig(
+        **{**inference.__dict__, "oracles": frozenset({oracle_lib.GT_HEATMAPS})}
+    )
 
 
 def headline_metric_names(metrics: dict[str, Any]) -> list[str]:
