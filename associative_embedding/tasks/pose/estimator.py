@@ -477,9 +477,12 @@ def _traced_eval_preprocess(
     Eagerly its ~20 small ops cost ~3 ms an image on a CPU, as much as a small network; traced
     once, 0.6 ms, with the same kernels and values (tested).
     """
+    # No autograph: eval_preprocess branches only on Python values, and converting it would
+    # cost more than tracing.
     return tf.function(
         functools.partial(augment.eval_preprocess, input_size=input_size, multiple=multiple),
         input_signature=[tf.TensorSpec([None, None, None], dtype)],
+        autograph=False,
     )
 
 

@@ -115,7 +115,11 @@ def _heatmap_renderer(
         centres = output_coordinates(keypoints, stride) if subpixel else None
         return render_heatmaps(ix, iy, valid, output_hw, sigma, centres)
 
-    return tf.function(render, input_signature=[tf.TensorSpec([None, None, 3], tf.float32)])
+    # No autograph: the encoder branches only on Python values, and converting its functions
+    # would take seconds of the ~0.2 s trace.
+    return tf.function(
+        render, input_signature=[tf.TensorSpec([None, None, 3], tf.float32)], autograph=False
+    )
 
 
 def ground_truth_tags(
