@@ -1,13 +1,14 @@
 """Synthetic datasets written as real COCO datasets, so training and evaluation need no download.
 
 Two generators share one loop (``writer``: a seeded generator per image, the split's image
-files and progress bar, spread over worker processes): synthetic *people* (``generate_synthetic_dataset``: articulated stick
-figures in crowds with COCO keypoints; ``pose``, ``appearance``, ``figure``, ``render``,
-``background`` and ``scene`` draw them, ``people`` writes the COCO JSON, ``statistics``
-measures how crowded a keypoint dataset is) and synthetic *shapes* (``shapes``: discs, squares
-and triangles that touch and occlude, for instance segmentation). The names below are the
-people generator's; the shapes generator's are re-exported too, except its ``DEFAULT_SPLITS``
-and ``DEFAULT_IMAGE_SIZE``, which differ from the people's: take them from ``shapes``.
+files and progress bar, spread over worker processes): synthetic *people*
+(``generate_synthetic_dataset``: articulated stick figures in crowds with COCO keypoints;
+``pose``, ``appearance``, ``figure``, ``render``, ``background`` and ``scene`` draw them,
+``people`` writes the COCO JSON, ``statistics`` measures how crowded a keypoint dataset is)
+and synthetic *shapes* (``shapes``: discs, squares and triangles that touch and occlude, for
+instance segmentation). The names below are the people generator's; the shapes generator's are
+re-exported too, except its ``DEFAULT_SPLITS`` and ``DEFAULT_IMAGE_SIZE``, which differ from
+the people's: take them from ``shapes``.
 """
 
 from associative_embedding.data.synthetic import shapes

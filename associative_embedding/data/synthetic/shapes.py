@@ -143,6 +143,7 @@ class _ImageStatistics:
 
     @classmethod
     def of(cls, scene: ShapesScene) -> _ImageStatistics:
+        """The counts of one rendered scene (needs its masks, so runs where it was drawn)."""
         instances = scene.instances
         masks = [instance.mask for instance in instances]
         categories = [instance.category_index for instance in instances]
