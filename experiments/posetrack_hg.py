@@ -36,6 +36,9 @@ SAMPLE_ROOT = os.path.join(
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config = tracking_base_config()
     config.dataset.kind = "posetrack"
+    # PoseTrack 2018's joints: head_bottom and head_top where COCO has the eyes; a flip keeps
+    # them in place (COCO's joint set would swap them).
+    config.dataset.keypoints = "posetrack"
     config.model.update(
         num_stacks=4, widths=(256, 384, 512, 640, 768), stem_widths=(64, 128),
         feature_width=0, tag_dim=4, batch_norm=False, coordinate_channels=False,

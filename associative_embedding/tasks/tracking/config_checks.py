@@ -15,8 +15,9 @@ from associative_embedding.core.config_checks import (
 
 #: config.dataset.kind (tasks.tracking.inputs.prepare_data).
 DATASET_KINDS = ("posetrack", "synthetic")
-#: config.dataset.keypoints: the trackers' OKS and the clips have COCO's 17 joints.
-KEYPOINT_SETS = ("coco",)
+#: config.dataset.keypoints: COCO's 17 joints (the synthetic clips) or PoseTrack 2018's
+#: (head_bottom and head_top in the eyes' places, not swapped by a flip).
+KEYPOINT_SETS = ("coco", "posetrack")
 #: config.dataset.ignore (data.coco).
 IGNORE_MODES = ("crowd_and_unlabelled", "crowd")
 #: config.eval.baseline_overlap (tasks.tracking.tracker.OVERLAP_TYPES).
@@ -27,6 +28,10 @@ def check_tracking_config(checker: ConfigChecker) -> None:
     """The tracking task's own fields."""
     checker.choice("dataset.kind", DATASET_KINDS)
     checker.choice("dataset.keypoints", KEYPOINT_SETS)
+    if checker.get("dataset.kind") == "synthetic":
+        checker.check("dataset.keypoints", lambda value: value == "coco",
+                      "is not allowed with dataset.kind='synthetic' (the synthetic clips have "
+                      "COCO's joints); use 'coco'")
     checker.choice("dataset.ignore", IGNORE_MODES)
     checker.integer("dataset.synthetic_num_frames", minimum=2)
     checker.integer("model.tag_dim", minimum=1)

@@ -130,6 +130,8 @@ def prepare_data(config: ml_collections.ConfigDict, workdir: str) -> TrackingDat
     val = posetrack.read_posetrack_videos(
         paths["val_annotations"], paths["val_images"], split_role="eval", **options
     )
+    for key, videos in (("train_annotations", train), ("val_annotations", val)):
+        check_joint_set(videos, str(dataset.keypoints), paths[key])
     frames_per_clip = int(config.input.frames_per_clip)
     if not any(len(video.labeled_frames) >= frames_per_clip for video in train):
         raise ValueError(
@@ -137,6 +139,27 @@ def prepare_data(config: ml_collections.ConfigDict, workdir: str) -> TrackingDat
             f"{paths['train_annotations']} (input.frames_per_clip)"
         )
     return TrackingData(train, val)
+
+
+def check_joint_set(
+    videos: list[posetrack.PoseTrackVideo], expected: str, source: str
+) -> None:
+    """Raises unless every video's joints are the `expected` set (config.dataset.keypoints).
+
+    The flip index, the OKS sigmas of the trackers and the grouping order all come from the
+    configured set, so a file with other joints (PoseTrack's head_bottom / head_top where COCO
+    has the eyes, which a COCO flip would swap) would train and score silently wrong.
+
+    Raises:
+        ValueError: naming `source`, the set its joints are and the flag that selects it.
+    """
+    found = sorted({video.keypoint_info.name for video in videos})
+    if found and found != [expected]:
+        raise ValueError(
+            f"{source}: the videos' joints are the {' and '.join(map(repr, found))} set, but "
+            f"config.dataset.keypoints is {expected!r}; set "
+            f"--config.dataset.keypoints={found[0]}"
+        )
 
 
 @dataclasses.dataclass(frozen=True)

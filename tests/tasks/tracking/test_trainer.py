@@ -144,3 +144,35 @@ def test_posetrack_smoke_trains_on_the_shared_sample(shared_data, tmp_path):
     assert trainer.step == 2
     for key in METRIC_KEYS:
         assert key in metrics
+
+
+def test_posetrack_recipe_uses_posetracks_joints(shared_data, tmp_path):
+    if not (shared_data / "mmpose_samples" / "posetrack18").is_dir():
+        pytest.skip("the shared PoseTrack sample is absent")
+    config = _config("posetrack_hg", "smoke")
+    assert config.dataset.keypoints == "posetrack"
+    trainer = make_trainer(config, str(tmp_path))
+    assert trainer.keypoint_info.name == "posetrack"
+    # On a flip head_bottom (1) and head_top (2) stay in place; COCO's set would swap them.
+    assert list(trainer.keypoint_info.flip_index[1:3]) == [1, 2]
+
+
+def test_a_file_with_other_joints_than_the_config_is_refused(shared_data, tmp_path):
+    from associative_embedding.tasks.tracking.inputs import prepare_data
+
+    if not (shared_data / "mmpose_samples" / "posetrack18").is_dir():
+        pytest.skip("the shared PoseTrack sample is absent")
+    config = _config("posetrack_hg", "smoke")
+    config.dataset.keypoints = "coco"
+    with pytest.raises(ValueError, match=r"test_posetrack18_val\.json: the videos' joints are "
+                       r"the 'posetrack' set, but config\.dataset\.keypoints is 'coco'; set "
+                       r"--config\.dataset\.keypoints=posetrack"):
+        prepare_data(config, str(tmp_path))
+
+
+def test_synthetic_clips_need_cocos_joints():
+    config = _config("synthetic_tracking", "smoke")
+    config.dataset.keypoints = "posetrack"
+    problems = config_problems(config)
+    assert len(problems) == 1 and problems[0].startswith("--config.dataset.keypoints:")
+    assert "synthetic clips have COCO's joints" in problems[0]
