@@ -138,9 +138,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
         config.codec.sigma = 2.0
         config.codec.detection_threshold = 0.5
         config.codec.tag_threshold = 0.2
-        config.train.num_steps = 22000
+        config.train.num_steps = 18000
         config.train.checkpoint_every = 2000
-        config.eval.every_steps = 5500
+        config.eval.every_steps = 4500
     elif variant == "smoke":
         config.dataset.synthetic_num_train = 16
         config.dataset.synthetic_num_val = 4
