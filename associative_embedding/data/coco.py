@@ -178,10 +178,14 @@ class ReadReport:
         "image_not_train", "image_not_multi_person", "head_box_estimated", "visibility_missing",
     }) | annotation_checks.INFORMATIONAL_ISSUES
 
+    @property
+    def has_problems(self) -> bool:
+        """Whether anything beyond the informational issues was repaired or skipped."""
+        return any(name not in self.informational_issues for name in self.issues)
+
     def log(self) -> None:
         """Logs the summary once: WARNING when anything was repaired or skipped, else INFO."""
-        problems = {name for name in self.issues if name not in self.informational_issues}
-        (logging.warning if problems else logging.info)("%s", self.summary())
+        (logging.warning if self.has_problems else logging.info)("%s", self.summary())
 
 
 def _select_category(
@@ -397,6 +401,7 @@ def read_coco_keypoints(
     verify_images: bool = False,
     use_image_ignore_regions: bool = True,
     strict: bool = False,
+    log_report: bool = True,
 ) -> tuple[list[PoseRecord], ReadReport]:
     """Reads a COCO-format person-keypoint file into one `PoseRecord` per image.
 
@@ -416,11 +421,14 @@ def read_coco_keypoints(
         use_image_ignore_regions: add PoseTrack-style image ``ignore_regions_x/y`` polygons to
             the ignore mask.
         strict: raise instead of skipping annotations (`annotation_checks`).
+        log_report: log the report (readers that add their own issues to it and log it
+            themselves pass False).
 
     Returns:
         (records, report): records in the file's image order, ``keypoints`` (P, K, 3) float32
-        per record; the report is also logged once, and ``report.checked.dataset`` is the
-        cleaned annotation set the evaluator should score against.
+        per record; the report is also logged once (unless `log_report` is False), and
+        ``report.checked.dataset`` is the cleaned annotation set the evaluator should score
+        against.
 
     Raises:
         FileNotFoundError: the annotation file, the image folder or (unless skipping) an image
@@ -522,7 +530,8 @@ def read_coco_keypoints(
         records.append(_to_record(entry, num_joints, rles))
     report.num_images_kept = len(records)
     report.num_people_kept = sum(record.num_people for record in records)
-    report.log()
+    if log_report:
+        report.log()
     return records, report
 
 

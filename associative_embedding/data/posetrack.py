@@ -52,6 +52,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from absl import logging
+from tqdm import tqdm
 
 from associative_embedding.core.keypoint_info import (
     POSETRACK,
@@ -171,6 +173,7 @@ def read_posetrack(
     ignore: coco.IgnoreMode = "crowd_and_unlabelled",
     skip_bad_images: bool = False,
     strict: bool = False,
+    log_report: bool = True,
 ) -> tuple[list[PoseTrackVideo], coco.ReadReport]:
     """Reads a PoseTrack 2018 file into videos of frames (see the module docstring).
 
@@ -182,6 +185,7 @@ def read_posetrack(
         skip_bad_images: skip (and count) frames whose image is missing instead of raising.
         strict: raise `annotation_checks.AnnotationError` (naming the file and the ids) instead
             of skipping an invalid entry.
+        log_report: log the report, PoseTrack issues included, once the file is read.
 
     Returns:
         (videos sorted by id, the read report with the PoseTrack issues added).
@@ -193,7 +197,7 @@ def read_posetrack(
     annotation_file = os.fspath(annotation_file)
     records, report = coco.read_coco_keypoints(
         annotation_file, image_dir, split_role=split_role, ignore=ignore,
-        skip_bad_images=skip_bad_images, strict=strict,
+        skip_bad_images=skip_bad_images, strict=strict, log_report=False,
     )
     dataset = report.checked.dataset
     images = {as_int(image.get("id")): image for image in dataset["images"]}
@@ -277,6 +281,8 @@ def read_posetrack(
         PoseTrackVideo(video_id, [frames[index] for index in sorted(frames)], keypoint_info)
         for video_id, frames in sorted(videos.items())
     ]
+    if log_report:
+        report.log()
     return result, report
 
 
@@ -286,6 +292,10 @@ def read_posetrack_videos(
     **options: Any,
 ) -> list[PoseTrackVideo]:
     """Reads several PoseTrack 2018 files (a folder means all its ``*.json`` files).
+
+    A release folder holds hundreds of per-video files, so the files' reports are not logged
+    one by one: a file with anything repaired or skipped is logged (WARNING, naming it), and
+    one INFO line sums up the rest. A progress bar shows while 50 or more files are read.
 
     Args:
         annotation_files: a file, a folder, or a list of files.
@@ -301,18 +311,37 @@ def read_posetrack_videos(
     if isinstance(annotation_files, (str, os.PathLike)):
         path = pathlib.Path(annotation_files)
         files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+        source = os.fspath(path)
     else:
         files = [pathlib.Path(f) for f in annotation_files]
+        source = f"{len(files)} PoseTrack files"
+    if len(files) == 1:
+        return read_posetrack(files[0], image_dir, **options)[0]
     videos: dict[str, PoseTrackVideo] = {}
     sources: dict[str, pathlib.Path] = {}
-    for file in files:
-        for video in read_posetrack(file, image_dir, **options)[0]:
+    num_people = num_frames_labeled = num_with_problems = 0
+    for file in tqdm(files, desc="PoseTrack files", unit="file", disable=len(files) < 50,
+                     leave=False):
+        file_videos, report = read_posetrack(file, image_dir, **{**options, "log_report": False})
+        if report.has_problems:
+            report.log()
+            num_with_problems += 1
+        num_people += report.num_people_kept
+        for video in file_videos:
             if video.video_id in videos:
                 raise ValueError(
                     f"video {video.video_id} is in both {sources[video.video_id]} and {file}."
                 )
             videos[video.video_id] = video
             sources[video.video_id] = file
+            num_frames_labeled += sum(frame.is_labeled for frame in video.frames)
+    logging.info(
+        "%s: %d files, %d videos, %d frames (%d labelled), %d people%s.",
+        source, len(files), len(videos), sum(len(v.frames) for v in videos.values()),
+        num_frames_labeled, num_people,
+        f"; {num_with_problems} file(s) with repaired or skipped entries (logged above)"
+        if num_with_problems else "",
+    )
     return [videos[video_id] for video_id in sorted(videos)]
 
 

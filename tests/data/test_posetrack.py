@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -201,3 +202,29 @@ def test_a_flip_augmentation_keeps_head_bottom_and_head_top_in_place(root):
     np.testing.assert_allclose(
         flipped[present, 5, 0], size - 1 - keypoints[present, 6, 0], atol=1e-3
     )
+
+
+def test_a_folder_is_summed_up_in_one_line_and_only_problem_files_are_logged(
+    root, combined, tmp_path, caplog
+):
+    folder = tmp_path / "annotations"
+    folder.mkdir()
+    for file in sorted((root / "annotations" / "val").glob("*.json")):
+        data = json.loads(file.read_text())
+        for annotation in data["annotations"]:
+            annotation["area"] = 1000.0  # the sample leaves it out (a repaired issue)
+        if file.name.startswith("012834"):
+            del data["annotations"][0]["track_id"]
+        (folder / file.name).write_text(json.dumps(data))
+    with caplog.at_level(logging.INFO):
+        videos = posetrack.read_posetrack_videos(folder, root)
+    assert len(videos) == 3
+    per_file = [r for r in caplog.records if "kept" in r.getMessage()]
+    assert [r.levelno for r in per_file] == [logging.WARNING]
+    assert "012834_mpii_test.json" in per_file[0].getMessage()
+    assert "track_id_missing=1" in per_file[0].getMessage()
+    summary = [r.getMessage() for r in caplog.records if "files, " in r.getMessage()]
+    assert summary == [
+        f"{folder}: 3 files, 3 videos, 3 frames (3 labelled), 13 people; 1 file(s) with "
+        "repaired or skipped entries (logged above)."
+    ]
