@@ -113,6 +113,26 @@ def test_mixed_bfloat16_gives_finite_losses(tmp_path, synthetic_root):
         trainer = PoseTrainer(config, tmp_path)
         assert any(layer.compute_dtype == "bfloat16" for layer in trainer.model.layers)
         metrics = trainer.train()
+        # Evaluations run a float32 twin holding the trained weights (what tools/predict.py
+        # and exported models compute); the global policy is left as training set it.
+        twin = trainer.inference_model()
+        assert twin is not trainer.model
+        assert all(layer.compute_dtype == "float32" for layer in twin.layers)
+        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+        for ours, theirs in zip(twin.get_weights(), trainer.model.get_weights(), strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+        images = np.random.default_rng(0).uniform(size=(1, 64, 64, 3)).astype(np.float32)
+        in_float32 = np.asarray(twin(images, training=False))
+        in_bfloat16 = np.asarray(trainer.model(images, training=False), np.float32)
+        assert in_float32.dtype == np.float32
+        np.testing.assert_allclose(in_float32, in_bfloat16, atol=0.1)
+        assert not np.array_equal(in_float32, in_bfloat16)
+        # The twin follows the weights as training changes them.
+        trainer.model.trainable_variables[0].assign_add(
+            tf.ones_like(trainer.model.trainable_variables[0]))
+        np.testing.assert_array_equal(
+            trainer.inference_model().trainable_variables[0].numpy(),
+            trainer.model.trainable_variables[0].numpy())
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     logged = _read_loss_log(tmp_path)
@@ -123,6 +143,12 @@ def test_mixed_bfloat16_gives_finite_losses(tmp_path, synthetic_root):
     # Variables stay float32 under the mixed policy; the evaluation ran on its outputs.
     assert all(v.dtype == "float32" for v in trainer.model.trainable_variables)
     assert "AP" in metrics
+
+
+def test_without_a_mixed_policy_the_evaluated_network_is_the_trained_one(tmp_path,
+                                                                          synthetic_root):
+    trainer = PoseTrainer(_config(synthetic_root, train__num_steps=1), tmp_path)
+    assert trainer.inference_model() is trainer.model
 
 
 @pytest.mark.slow

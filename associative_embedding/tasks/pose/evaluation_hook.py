@@ -63,7 +63,7 @@ def evaluate_model(trainer: PoseTrainer, step: int) -> dict[str, float]:
     records = trainer.evaluation_records()
     output_dir = trainer.evaluation_dir(step)
     os.makedirs(output_dir, exist_ok=True)
-    predictor = model_predictor(trainer.model)
+    predictor = model_predictor(trainer.inference_model())
     inference = inference_config(trainer)
     estimator = PoseEstimator(predictor, trainer.keypoint_info, inference)
     evaluator = _quiet(build_evaluator(data.val_split, output_dir))

@@ -410,7 +410,7 @@ class RefinementTrainer(Trainer):
         """A `PoseRefiner` over the model being trained: the crop rule, `refine.crop_size`,
         `eval.flip` and `refine.eval_batch_size` crops per forward pass."""
         return PoseRefiner(
-            loading.model_predictor(self.model),
+            loading.model_predictor(self.inference_model()),
             self.keypoint_info,
             crop_sizes=(self.crop_size,),
             flip=bool(self.config.eval.flip),

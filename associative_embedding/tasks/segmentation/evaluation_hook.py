@@ -87,7 +87,8 @@ def evaluate_segmenter(
 def evaluate_segmentation(trainer: SegmentationTrainer, step: int) -> dict[str, float]:
     """Evaluates the trainer's model on its validation records; returns the metrics."""
     metrics, drawings = evaluate_segmenter(
-        segmenter_from_config(trainer.model, trainer.config), trainer.evaluation_records(),
+        segmenter_from_config(trainer.inference_model(), trainer.config),
+        trainer.evaluation_records(),
         trainer.data.categories, trainer.evaluation_dir(step),
         num_drawn_images=trainer.config.eval.num_drawn_images,
     )

@@ -261,7 +261,7 @@ def evaluate_tracking(trainer: TrackingTrainer, step: int) -> dict[str, float]:
         videos = videos[: int(config.eval.max_videos)]
     output_dir = trainer.evaluation_dir(step)
     os.makedirs(output_dir, exist_ok=True)
-    predictor = model_predictor(trainer.model)
+    predictor = model_predictor(trainer.inference_model())
     options = dict(
         input_size=int(config.codec.input_size), num_joints=trainer.keypoint_info.num_joints,
         tag_dim=int(config.model.tag_dim), stride=int(trainer.model.output_stride),
