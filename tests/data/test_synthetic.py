@@ -698,3 +698,20 @@ def test_default_command_line_dataset_scores_ap_one(tmp_path):
             evaluator.accumulate()
             evaluator.summarize()
         assert evaluator.stats[0] == pytest.approx(1.0)
+
+
+def test_a_sliver_at_the_image_edge_gets_its_pixel_count_as_area():
+    """A person entering the frame can show only a few pixels whose traced polygon has zero
+    area; COCO readers repair a non-positive area, so the generator must not write one."""
+    from associative_embedding.data.synthetic.people import scene_annotations
+
+    mask = np.zeros((128, 128), bool)
+    mask[110:113, 0:2] = True  # 3 x 2 pixels at the left edge
+    person = synthetic.SyntheticPerson(
+        keypoints=np.zeros((17, 3)), mask=mask, height_px=60.0, pose_template="walk",
+        annotated=False,
+    )
+    scene = synthetic.SyntheticScene(np.zeros((128, 128, 3), np.uint8), [person])
+    (annotation,) = scene_annotations(scene, image_id=1, first_annotation_id=1)
+    assert annotation["area"] > 0
+    assert annotation["num_keypoints"] == 0

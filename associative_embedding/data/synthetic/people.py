@@ -72,6 +72,9 @@ def scene_annotations(scene: SyntheticScene, image_id: int, first_annotation_id:
         columns = np.flatnonzero(person.mask.any(axis=0))
         x0, y0 = int(columns[0]), int(rows[0])
         box = [float(x0), float(y0), float(columns[-1] + 1 - x0), float(rows[-1] + 1 - y0)]
+        # A sliver at the frame's edge (a person entering a clip) can trace to a zero-area
+        # polygon; its pixel count is then the area, which COCO requires to be positive.
+        area = float(mask_utils.area(rle)) or float(np.count_nonzero(person.mask))
         keypoints = np.round(person.keypoints, 2).tolist()
         keypoints = [value for x, y, v in keypoints for value in (x, y, int(v))]
         annotations.append(
@@ -81,7 +84,7 @@ def scene_annotations(scene: SyntheticScene, image_id: int, first_annotation_id:
                 "category_id": 1,
                 "iscrowd": 0,
                 "bbox": box,
-                "area": float(mask_utils.area(rle)),
+                "area": area,
                 "segmentation": polygons,
                 "num_keypoints": int(np.count_nonzero(person.keypoints[:, 2] > 0)),
                 "keypoints": keypoints,
