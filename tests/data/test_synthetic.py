@@ -706,7 +706,9 @@ def test_a_sliver_at_the_image_edge_gets_its_pixel_count_as_area():
     from associative_embedding.data.synthetic.people import scene_annotations
 
     mask = np.zeros((128, 128), bool)
-    mask[110:113, 0:2] = True  # 3 x 2 pixels at the left edge
+    mask[111:113, 0:2] = [[True, True], [True, False]]  # 3 pixels at the left edge
+    assert mask_utils.area(mask_utils.merge(mask_utils.frPyObjects(
+        synthetic.people._mask_polygons(mask), 128, 128))) == 0  # the traced polygon
     person = synthetic.SyntheticPerson(
         keypoints=np.zeros((17, 3)), mask=mask, height_px=60.0, pose_template="walk",
         annotated=False,
