@@ -182,16 +182,10 @@ class Trainer(EvaluationBookkeeping):
         return build_model_from_config(self.config)
 
     def inference_model(self) -> keras.Model:
-        """The network as inference runs it: float32 compute with the current weights.
-
-        Under a mixed-precision policy the training network computes in bfloat16 or float16,
-        while tools/evaluate.py, tools/predict.py and exported models rebuild it in float32.
-        Evaluations during training use this float32 twin (built once, weights copied on each
-        call) so that metrics.json reports what users of the checkpoint get. Reduced-precision
-        maps round the heatmap peaks that the thresholds and the sub-pixel refinement read:
-        on the tracking default, IDF1 0.657 in bfloat16 against 0.691 in float32.
-        Without a mixed policy this is the training network itself.
-        """
+        """The network in float32 with the current weights, as exports and tools/predict.py run it
+        (the training network itself without a mixed policy). Evaluations use this twin, built
+        once, so metrics.json reports what the checkpoint gives users: bfloat16 rounds the peaks
+        that thresholds and sub-pixel refinement read (tracking IDF1 0.657, float32 0.691)."""
         if not self.config.train.mixed_precision:
             return self.model
         if self._float32_model is None:
