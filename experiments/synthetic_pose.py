@@ -24,6 +24,7 @@ heatmaps) on the val split):
     per wall-clock time as 128 (0.225 after half the images).
   * Sub-pixel Gaussian targets (sigma 1) with the Taylor (DARK) decoder: at 128 input the
     official integer targets and quarter-pixel adjust cap even perfect maps at AP 0.32.
+    Sigma 1.5 scored lower at 5000 steps: AP 0.335 / grouping alone 0.684 against 0.361 / 0.702.
   * Heatmap loss weighted 1 + 10 * target (the plain MSE sits on flat maps for longer).
   * 2-D tags (model.tag_dim = 2) and coordinate channels in the heads
     (model.coordinate_channels, CoordConv): grouping alone 0.386 -> 0.555 and AP 0.072 ->
@@ -48,9 +49,11 @@ heatmaps) on the val split):
         batch 8,  Adam 4e-3, 4000 steps:   0.308 / 0.386 / 0.676
         batch 8,  Adam 8e-3, 4000 steps:   0.331 / 0.411 / 0.689
         batch 8,  Adam 1.2e-2, 4000 steps: 0.344 / 0.423 / 0.692
-    (batch 8 at 8e-3 over 44.8k images, 5600 steps: 0.366 / 0.447 / 0.705). A batch-8 step
-    costs 1.4x a batch-16 step per image on quiet cores (81 against 113 images/s); ten steps
-    per call (one traced loop, identical losses) brings batch 8 to 91 images/s.
+    (batch 8 at 8e-3 over 44.8k images, 5600 steps: 0.366 / 0.447 / 0.705; the whole default
+    run of 5000 steps at Adam 2e-2: AP 0.353 / grouping alone 0.688, against 0.361 / 0.702
+    at 1.2e-2). A batch-8 step costs 1.4x a batch-16 step per image on quiet cores (81
+    against 113 images/s); ten steps per call (one traced loop, identical losses) brings
+    batch 8 to 91 images/s.
   * Decoder thresholds codec.tag_threshold = 0.3 and codec.detection_threshold = 0.4 (official
     1.0 and 0.1), chosen on 500 *training* images with a 1800-step model: AP 0.159 (official)
     -> 0.241 (tag threshold 0.3) -> 0.269 / 0.289 / 0.301 / 0.304 (detection threshold 0.2 /
