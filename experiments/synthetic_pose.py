@@ -25,7 +25,8 @@ heatmaps) on the val split):
   * Sub-pixel Gaussian targets (sigma 1) with the Taylor (DARK) decoder: at 128 input the
     official integer targets and quarter-pixel adjust cap even perfect maps at AP 0.32.
     Sigma 1.5 scored lower at 5000 steps: AP 0.335 / grouping alone 0.684 against 0.361 / 0.702.
-  * Heatmap loss weighted 1 + 10 * target (the plain MSE sits on flat maps for longer).
+  * Heatmap loss weighted 1 + 10 * target (the plain MSE sits on flat maps for longer);
+    weight 20 scored lower over the whole default run (AP 0.353 against 0.361).
   * 2-D tags (model.tag_dim = 2) and coordinate channels in the heads
     (model.coordinate_channels, CoordConv): grouping alone 0.386 -> 0.555 and AP 0.072 ->
     0.079 (with bfloat16, below).
@@ -34,7 +35,8 @@ heatmaps) on the val split):
   * No colour jitter, rotation +-15 deg and scale 0.85-1.15 (official: jitter on, +-30 deg,
     0.75-1.25): the hue shift moves the left limbs' warm colours into the right limbs' cool
     ones, destroying the synthetic people's left/right cue. AP 0.079 -> 0.101, detection
-    alone 0.221 -> 0.272.
+    alone 0.221 -> 0.272. Without rotation the whole default run scores the same (AP 0.363
+    against 0.361, grouping alone 0.701 against 0.702).
   * No flip augmentation (the left/right limbs differ by colour).
   * mixed_bfloat16 compute (train.mixed_precision) on this CPU's AVX512-BF16 units: 101
     against 93 images/s of float32 on quiet cores (1.3x when the cores are shared).
