@@ -14,7 +14,9 @@ of one network pass: each validation image goes through the network once, in bat
 (`PoseEstimator.network_maps`), and each estimator decodes them (`decode_maps`).
 
 `evaluation_table` lays out one evaluation for people: the predictions and the diagnostic side
-by side, each metric rounded to 3 decimals (pycocotools' own precision).
+by side, each metric rounded to 3 decimals (pycocotools' own precision). The metrics carry
+`test_time` (`describe_test_time`: single scale, or the scales and tag fusion, and flip), so
+the report's title and metrics.json say how the number was obtained.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ from associative_embedding.tasks.pose.estimator import (
 #: Suffix of the diagnostic's metrics (ground-truth heatmaps + predicted tags).
 DIAGNOSTIC_SUFFIX = "_gt_detections"
 DIAGNOSTIC_DESCRIPTION = "ground-truth heatmaps + predicted tags (grouping alone)"
+#: Metrics entry naming the evaluation's test-time setting (`describe_test_time`).
+TEST_TIME_KEY = "test_time"
 
 if TYPE_CHECKING:
     from associative_embedding.tasks.pose.trainer import PoseTrainer
@@ -93,12 +97,13 @@ def evaluate_model(trainer: PoseTrainer, step: int) -> dict[str, float]:
                 drawn.append((record, prediction))
                 drawn_maps.append(_record_map_pictures(trainer, predictor, record))
     metrics = dict(evaluator.evaluate())
+    metrics[TEST_TIME_KEY] = describe_test_time(inference)
     if diagnostic_evaluator is not None:
         diagnostic_metrics = diagnostic_evaluator.evaluate()
         for name in headline_metric_names(diagnostic_metrics):
             metrics[name + DIAGNOSTIC_SUFFIX] = diagnostic_metrics[name]
-        # The evaluator wrote the predictions' metrics; this evaluation's file has both.
-        write_json(os.path.join(output_dir, "metrics.json"), metrics)
+    # The evaluator wrote the predictions' metrics; this evaluation's file has them all.
+    write_json(os.path.join(output_dir, "metrics.json"), metrics)
     _write_drawings(trainer, drawn, drawn_maps, output_dir, step)
     return metrics
 
@@ -118,6 +123,18 @@ def inference_config(trainer: PoseTrainer) -> InferenceConfig:
         oracle_subpixel=bool(codec.subpixel_targets),
         decoder=decoder_options(codec),
     )
+
+
+def describe_test_time(inference: InferenceConfig) -> str:
+    """The test-time setting in words: 'single scale', or e.g. 'scales 1.5, 1.25, 1 (official
+    tag fusion)', with ', flip' when the mirrored image is added."""
+    scales = tuple(inference.scales)
+    if scales == (1.0,):
+        text = "single scale"
+    else:
+        listed = ", ".join(f"{scale:g}" for scale in scales)
+        text = f"scales {listed} ({inference.fusion} tag fusion)"
+    return text + (", flip" if inference.flip else "")
 
 
 def diagnostic_config(inference: InferenceConfig) -> InferenceConfig:

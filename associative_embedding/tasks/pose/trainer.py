@@ -77,9 +77,11 @@ class PoseTrainer(Trainer):
         return text
 
     def metrics_description(self, metrics: dict[str, Any]) -> str:
-        if all(name in metrics for name in METRIC_NAMES):
-            return "COCO keypoint AP/AR over OKS"
-        return "MPII multi-person AP, PCKh@0.5"
+        description = "COCO keypoint AP/AR over OKS"
+        if not all(name in metrics for name in METRIC_NAMES):
+            description = "MPII multi-person AP, PCKh@0.5"
+        test_time = metrics.get(evaluation_hook.TEST_TIME_KEY)
+        return f"{description}, {test_time}" if isinstance(test_time, str) else description
 
     def evaluation_lines(self, metrics: dict[str, Any]) -> list[str]:
         return evaluation_hook.evaluation_table(metrics)

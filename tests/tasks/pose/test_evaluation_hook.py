@@ -14,6 +14,7 @@ from associative_embedding.core.keypoint_info import COCO
 from associative_embedding.core.visualization import DEFAULT_DRAW_THRESHOLD
 from associative_embedding.tasks.pose import evaluation_hook
 from associative_embedding.tasks.pose.config import base_config
+from associative_embedding.tasks.pose.estimator import InferenceConfig
 from associative_embedding.tasks.pose.evaluation_hook import map_pictures
 from associative_embedding.tasks.pose.trainer import PoseTrainer
 
@@ -130,6 +131,27 @@ def test_report_says_where_the_best_checkpoint_drawings_and_metrics_are(tmp_path
     assert f"drawings: {step_dir}/drawings/ (3 images)" in report
     assert f"metrics.json: {tmp_path}/metrics.json (every evaluation)" in report
     assert f"{step_dir}/metrics.json (this one)" in report
+
+
+def test_test_time_is_described_in_words():
+    describe = evaluation_hook.describe_test_time
+    assert describe(InferenceConfig(input_size=128)) == "single scale"
+    assert describe(InferenceConfig(input_size=128, flip=True)) == "single scale, flip"
+    assert describe(InferenceConfig(input_size=128, scales=(1.5, 1.25, 1.0))) == (
+        "scales 1.5, 1.25, 1 (official tag fusion)"
+    )
+    assert describe(InferenceConfig(input_size=128, scales=(2, 1, 0.5), fusion="paper",
+                                    flip=True)) == "scales 2, 1, 0.5 (paper tag fusion), flip"
+
+
+def test_report_title_says_the_test_time_setting(tmp_path):
+    metrics = dict(COCO_METRICS, step=24000, test_time="scales 1.5, 1.25, 1 (official tag fusion)")
+    trainer = PoseTrainer.__new__(PoseTrainer)  # the report needs no model
+    trainer.workdir = str(tmp_path)
+    assert trainer.evaluation_report(metrics).splitlines()[0] == (
+        "Evaluation at step 24000 on 500 validation images (COCO keypoint AP/AR over OKS, "
+        "scales 1.5, 1.25, 1 (official tag fusion)):"
+    )
 
 
 # ---------------------------------------------------------------- drawings
