@@ -178,5 +178,7 @@ def test_training_evaluation_equals_separate_prediction_and_diagnostic_passes(tm
         )
         names = evaluation_hook.headline_metric_names(single) if suffix else list(single)
         expected.update({name + suffix: single[name] for name in names})
+    # The evaluation also says its test-time setting (single scale for this config).
+    assert metrics.pop(evaluation_hook.TEST_TIME_KEY) == "single scale"
     assert metrics == expected
     assert metrics["num_detections"] > 0 and metrics["AP_gt_detections"] > 0
