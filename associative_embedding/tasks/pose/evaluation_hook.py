@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from associative_embedding.tasks.pose.trainer import PoseTrainer
 
 
-def evaluate_model(trainer: PoseTrainer, step: int) -> dict[str, float]:
+def evaluate_model(trainer: PoseTrainer, step: int) -> dict[str, Any]:
     """Evaluates the trainer's model on its validation records; returns the metrics.
 
     Writes WORKDIR/eval/step_<N>/ (results JSON, metrics.json, drawn predictions) and
