@@ -105,7 +105,7 @@ heatmaps) on the val split):
     8000 / 16000 / 24000 on val at the five scales (grouping alone 0.668 / 0.735 / 0.759;
     detection alone 0.667; single scale 0.449), 49 minutes; this is ':long'.
     Also measured on the 0.65-1.15 model at four scales, without enough gain to adopt (AP on
-    500 training images unless said; 0.555 as committed): a person score regressed from the
+    500 training images unless said; 0.555 unchanged): a person score regressed from the
     decoded joints' scores, tags and duplicate cues (ridge, fitted on 2000 training images)
     0.538 -> 0.548 on val, where ordering the people by their true OKS would give 0.606;
     merging fragments (people with disjoint joints and mean tags within 0.25-0.5) 0.552-0.557;
